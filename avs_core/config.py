@@ -1,0 +1,190 @@
+"""Typed, validated pipeline parameters.
+
+``params.yaml`` holds one top-level section per stage family. Each section maps onto a frozen
+dataclass below. Loading rejects unknown keys, casts strings that look like numbers (``dvc exp
+run -S alignment.lr=1e-5`` writes ``1e-05``, which YAML 1.1 reads as a string) and checks
+ranges, always naming the offending key, before any stage does work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ParamError(ValueError):
+    """A parameter is unknown, of the wrong type or out of range. ``key`` is its dotted name."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"params: '{key}': {message}")
+        self.key = key
+
+
+def _require(cond: bool, key: str, message: str) -> None:
+    if not cond:
+        raise ParamError(key, message)
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    """Size and difficulty of the embedded synthetic dataset (see ``avs_core.data.synthetic``)."""
+
+    videos_train: int = 48
+    videos_val: int = 12
+    videos_test: int = 16
+    frame_size: int = 224
+    seconds: int = 5
+    distractor_prob: float = 0.85
+    max_distractors: int = 2
+    occlusion_prob: float = 0.3
+    noise_level: float = 0.05
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        for name in ("videos_train", "videos_val", "videos_test"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        _require(self.frame_size >= 32, f"{prefix}.frame_size", "must be >= 32")
+        _require(self.seconds == 5, f"{prefix}.seconds", "AVSBench clips are 5 s; only 5 is supported")
+        for name in ("distractor_prob", "occlusion_prob"):
+            _require(0.0 <= getattr(self, name) <= 1.0, f"{prefix}.{name}", "must be in [0, 1]")
+        _require(0 <= self.max_distractors <= 4, f"{prefix}.max_distractors", "must be in [0, 4]")
+        _require(0.0 <= self.noise_level < 1.0, f"{prefix}.noise_level", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Where the dataset lives and how ``prepare`` packs it."""
+
+    source: Literal["synthetic", "avsbench"] = "synthetic"
+    subset: Literal["s4", "ms3"] = "s4"
+    root: str = "data/avsbench_synthetic"
+    image_size: int = 128
+    sample_rate: int = 16000
+    on_error: Literal["fail", "skip"] = "fail"
+    synthetic: SyntheticParams = field(default_factory=SyntheticParams)
+
+    def validate(self, prefix: str) -> None:
+        _require(self.image_size >= 32 and self.image_size % 32 == 0, f"{prefix}.image_size",
+                 f"{self.image_size} is not a positive multiple of 32 (the ResNet stride)")
+        _require(8000 <= self.sample_rate <= 48000, f"{prefix}.sample_rate", "must be in [8000, 48000]")
+        _require(bool(self.root), f"{prefix}.root", "must not be empty")
+        self.synthetic.validate(f"{prefix}.synthetic")
+
+
+@dataclass(frozen=True)
+class AudioParams:
+    """Spectrogram settings. The STFT itself is fixed by the reference code (``avs_core.audio``)."""
+
+    center_seconds: float = 3.0
+    frame_seconds: float = 1.0
+    batch_size: int = 64
+
+    def validate(self, prefix: str) -> None:
+        _require(0.1 <= self.center_seconds <= 5.0, f"{prefix}.center_seconds", "must be in [0.1, 5]")
+        _require(0.1 <= self.frame_seconds <= 5.0, f"{prefix}.frame_seconds", "must be in [0.1, 5]")
+        _require(self.batch_size >= 1, f"{prefix}.batch_size", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    """Settings shared by every stage."""
+
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseParams = field(default_factory=BaseParams)
+    data: DataParams = field(default_factory=DataParams)
+    audio: AudioParams = field(default_factory=AudioParams)
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate(f.name)
+
+    def section_dict(self, name: str) -> dict[str, Any]:
+        """The section as plain data (for HDF5 attributes and logs)."""
+        return dataclasses.asdict(getattr(self, name))
+
+
+# ---------------------------------------------------------------------------------------------
+# Casting plain YAML data into the dataclasses
+
+
+def _cast(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        _require(value in choices, key, f"{value!r} is not one of {list(choices)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        _require(isinstance(value, dict), key, f"expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, key)
+    if origin in (tuple, list):
+        _require(isinstance(value, (list, tuple)), key, f"expected a list, got {value!r}")
+        (item_tp, *_rest) = typing.get_args(tp)
+        return tuple(_cast(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ParamError(key, f"expected an integer, got {value!r}") from None
+        _require(isinstance(value, int) and not isinstance(value, bool), key,
+                 f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ParamError(key, f"expected a number, got {value!r}") from None
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), key,
+                 f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        _require(isinstance(value, str), key, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported parameter type {tp} for {key}")
+
+
+def _build(cls: type, data: dict, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
+        _require(k in names, f"{prefix}.{k}" if prefix else str(k),
+                 f"unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {k: _cast(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def params_from_dict(data: dict | None) -> Params:
+    """Validate a parsed ``params.yaml`` into :class:`Params`. Missing keys take defaults."""
+    params = _build(Params, data or {}, "")
+    params.validate()
+    return params
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate ``params.yaml``; raises :class:`ParamError` naming the bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamError("<file>", f"{path} does not exist")
+    with path.open() as fh:
+        try:
+            data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ParamError("<file>", f"{path} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ParamError("<file>", f"{path} must hold a mapping of sections")
+    return params_from_dict(data)

@@ -1,0 +1,117 @@
+"""HDF5 outputs: atomic, deterministic, self-describing.
+
+* Atomic: every output is written to a hidden temp file beside its target and ``os.replace``d
+  into place only after the file is closed, so a crash or Ctrl-C leaves no half-written HDF5.
+* Deterministic: h5py >= 3.15 writes no timestamps; datasets are written in a fixed order and
+  attributes hold no wall-clock time or hostname, so the same content gives the same bytes and
+  DVC can skip downstream stages.
+* Self-describing: each file carries the producing stage, its params (JSON) and the code version.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from avs_core import __version__
+
+
+class StoreError(RuntimeError):
+    """An HDF5 input is missing, unreadable or not what the stage expects."""
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    On any exception (including KeyboardInterrupt) the temp file is removed and the
+    exception propagates; ``path`` itself is never touched.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create output directory {path.parent}: {exc.strerror}") from None
+    tmp = _tmp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def create_h5(path: str | Path, *, stage: str, params: dict[str, Any] | None = None,
+              **attrs: Any) -> Iterator[h5py.File]:
+    """Open a new HDF5 file for writing, atomically, with the standard attributes set.
+
+    Example::
+
+        with create_h5("data/x.h5", stage="prepare", params=p) as f:
+            f.create_dataset("ids", data=ids)
+    """
+    with atomic_path(path) as tmp:
+        try:
+            fh = h5py.File(tmp, "w", track_order=False)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc}") from None
+        with fh:
+            fh.attrs["stage"] = stage
+            fh.attrs["code_version"] = __version__
+            fh.attrs["params_json"] = json.dumps(params or {}, sort_keys=True)
+            for key in sorted(attrs):
+                fh.attrs[key] = _attr_value(attrs[key])
+            yield fh
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return np.array(value, dtype=h5py.string_dtype())
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def write_strings(fh: h5py.File, name: str, values: list[str]) -> None:
+    """Store a list of strings as a UTF-8 variable-length string dataset."""
+    fh.create_dataset(name, data=np.array(values, dtype=object), dtype=h5py.string_dtype())
+
+
+def read_strings(ds: h5py.Dataset) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open an upstream output read-only, with an error that says which stage to run."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path} does not exist; run the stage that writes it (`dvc repro`)")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise StoreError(f"{path} is not a readable HDF5 file ({exc}); delete it and re-run "
+                         "`dvc repro`") from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a small text file (JSON report, HTML) atomically."""
+    with atomic_path(path) as tmp:
+        try:
+            tmp.write_text(text)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
