@@ -16,6 +16,9 @@ from typing import Any, Literal
 import yaml
 
 
+SYNTHETIC_ROOT = "data/avsbench_synthetic"  # where the ``synthesize`` stage writes
+
+
 class ParamError(ValueError):
     """A parameter is unknown, of the wrong type or out of range. ``key`` is its dotted name."""
 
@@ -61,7 +64,7 @@ class DataParams:
 
     source: Literal["synthetic", "avsbench"] = "synthetic"
     subset: Literal["s4", "ms3"] = "s4"
-    root: str = "data/avsbench_synthetic"
+    root: str = SYNTHETIC_ROOT
     image_size: int = 128
     sample_rate: int = 16000
     on_error: Literal["fail", "skip"] = "fail"
@@ -72,6 +75,9 @@ class DataParams:
                  f"{self.image_size} is not a positive multiple of 32 (the ResNet stride)")
         _require(8000 <= self.sample_rate <= 48000, f"{prefix}.sample_rate", "must be in [8000, 48000]")
         _require(bool(self.root), f"{prefix}.root", "must not be empty")
+        _require(self.source == "avsbench" or self.root == SYNTHETIC_ROOT, f"{prefix}.root",
+                 f"with {prefix}.source=synthetic the dataset is generated in {SYNTHETIC_ROOT}; "
+                 f"set {prefix}.source=avsbench to read {self.root}")
         self.synthetic.validate(f"{prefix}.synthetic")
 
 

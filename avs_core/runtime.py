@@ -1,0 +1,40 @@
+"""Logging, progress bars and seeding shared by the stages."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from typing import Iterable, TypeVar
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Log to stderr with timestamps; idempotent."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_avs", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._avs = True
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
+    """A tqdm bar on stderr that stays quiet when stderr is not a terminal (CI, DVC queue logs)."""
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=None, mininterval=1.0,
+                dynamic_ncols=True)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)

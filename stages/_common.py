@@ -1,0 +1,39 @@
+"""What every stage does around its work: parse ``--params``, validate, log, turn known errors
+into one clear line and a non-zero exit code instead of a traceback."""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Callable
+
+from avs_core.config import ParamError, Params, load_params
+from avs_core.data.records import DataError
+from avs_core.runtime import seed_everything, setup_logging
+from avs_core.store import StoreError
+
+EXIT_BAD_INPUT = 2
+
+
+def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{name}", description=f"DVC stage '{name}'")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    log = logging.getLogger(f"stages.{name}")
+    try:
+        params = load_params(args.params)
+        seed_everything(params.base.seed)
+        t0 = time.perf_counter()
+        work(params)
+        log.info("done in %.1f s", time.perf_counter() - t0)
+        return 0
+    except (ParamError, DataError, StoreError) as exc:
+        log.error("%s", exc)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # disk full, read-only output folder, ...
+        log.error("I/O error: %s%s", exc.strerror or exc, f": {exc.filename}" if exc.filename else "")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        log.error("interrupted; no partial output was kept")
+        return 130

@@ -1,0 +1,26 @@
+"""Stage ``spectrograms``: audio features per split (``data/spectrograms``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from avs_core.config import Params
+from avs_core.data.records import SPLITS
+from avs_core.spectrograms import extract_split
+from avs_core.store import atomic_dir
+from stages._common import run_stage
+
+IN_DIR, OUT_DIR = Path("data/prepared"), "data/spectrograms"
+
+
+def work(params: Params) -> None:
+    with atomic_dir(OUT_DIR) as tmp:
+        for split in SPLITS:
+            extract_split(IN_DIR / f"{split}.h5", tmp / f"{split}.h5", params.audio)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("spectrograms", work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

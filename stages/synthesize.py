@@ -1,0 +1,24 @@
+"""Stage ``synthesize``: write the embedded synthetic dataset in the AVSBench layout."""
+from __future__ import annotations
+
+import logging
+
+from avs_core.config import SYNTHETIC_ROOT, Params
+from avs_core.data.synthetic import generate
+from avs_core.store import atomic_dir
+from stages._common import run_stage
+
+
+def work(params: Params) -> None:
+    with atomic_dir(SYNTHETIC_ROOT) as tmp:
+        folder = generate(tmp, params.data.subset, params.data.synthetic)
+        logging.getLogger(__name__).info("synthetic %s dataset written to %s/%s",
+                                         params.data.subset, SYNTHETIC_ROOT, folder.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("synthesize", work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
