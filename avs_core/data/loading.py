@@ -140,3 +140,21 @@ def load_video(record: VideoRecord, image_size: int, sample_rate: int, seconds: 
         annotated=np.array(record.annotated, dtype=bool),
         audio=audio,
     )
+
+
+def read_label_map(video_id: str, path: Path, palette: list[tuple[int, int, int]]) -> np.ndarray:
+    """Read an AVSS colour label map as ``[H, W]`` int64 class indices.
+
+    Each pixel's RGB is matched exactly against ``palette``; colours outside it map to 0
+    (background), as the official ``color_mask_to_label`` does.
+    """
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(video_id, path, "unreadable label map", "the file is corrupt or not an image; restore it")
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.int64)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    lookup = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(palette)}
+    out = np.zeros(code.shape, np.int64)
+    for value, index in lookup.items():
+        out[code == value] = index
+    return out

@@ -1,0 +1,31 @@
+"""Tiny parameter files for running stages in tests."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "data": {"image_size": 64, "synthetic": {"videos_train": 6, "videos_val": 2, "videos_test": 4,
+                                              "frame_size": 64}},
+    "audio": {"batch_size": 4},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def write_params(directory: Path, override: dict | None = None) -> Path:
+    """params.yaml = the repo's params with TINY and ``override`` applied."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = merge(merge(params, TINY), override or {})
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

@@ -1,0 +1,51 @@
+import pytest
+import yaml
+
+from avs_core.config import ParamError, load_params, params_from_dict
+
+
+def test_repo_params_file_is_valid():
+    p = load_params("params.yaml")
+    assert p.data.subset in ("s4", "ms3")
+
+
+@pytest.mark.parametrize("data,key", [
+    ({"data": {"imgsize": 3}}, "data.imgsize"),
+    ({"nope": {}}, "nope"),
+    ({"data": {"synthetic": {"videos": 3}}}, "data.synthetic.videos"),
+    ({"data": {"image_size": "big"}}, "data.image_size"),
+    ({"data": {"image_size": 100}}, "data.image_size"),
+    ({"data": {"subset": "avss2"}}, "data.subset"),
+    ({"data": {"on_error": "ignore"}}, "data.on_error"),
+    ({"data": {"root": "/elsewhere"}}, "data.root"),
+    ({"audio": {"center_seconds": 0}}, "audio.center_seconds"),
+    ({"audio": {"batch_size": True}}, "audio.batch_size"),
+    ({"base": {"seed": -1}}, "base.seed"),
+])
+def test_bad_params_name_the_key(data, key):
+    with pytest.raises(ParamError) as exc:
+        params_from_dict(data)
+    assert exc.value.key == key
+    assert f"'{key}'" in str(exc.value)
+
+
+def test_strings_written_by_dvc_set_are_cast(tmp_path):
+    # `dvc exp run -S audio.center_seconds=2e+00` writes a YAML-1.1 string
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({"audio": {"center_seconds": "2e+00", "batch_size": "8"}}))
+    p = load_params(f)
+    assert p.audio.center_seconds == 2.0 and p.audio.batch_size == 8
+
+
+def test_avsbench_source_accepts_any_root():
+    p = params_from_dict({"data": {"source": "avsbench", "root": "/data/avsbench_data"}})
+    assert p.data.root == "/data/avsbench_data"
+
+
+def test_missing_or_malformed_file(tmp_path):
+    with pytest.raises(ParamError, match="does not exist"):
+        load_params(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [1, 2\n")
+    with pytest.raises(ParamError, match="not valid YAML"):
+        load_params(bad)

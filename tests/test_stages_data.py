@@ -1,0 +1,103 @@
+"""synthesize -> prepare -> spectrograms, run through their entry points on tiny data."""
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avs_core.store import read_strings
+from stages import prepare, spectrograms, synthesize
+from tests import layouts
+from tests.helpers import write_params
+
+import h5py
+
+
+def md5s(folder: Path) -> dict:
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.h5"))}
+
+
+def run_all():
+    for stage in (synthesize, prepare, spectrograms):
+        assert stage.main(["--params", "params.yaml"]) == 0
+
+
+def test_pipeline_head_schema_and_determinism(workdir):
+    write_params(workdir)
+    run_all()
+    with h5py.File("data/prepared/train.h5", "r") as f:
+        assert f["frames"].shape == (6, 5, 3, 64, 64) and f["frames"].dtype == np.uint8
+        assert f["masks"].shape == (6, 5, 64, 64)
+        assert f["annotated"][:].sum(axis=1).tolist() == [1] * 6  # S4 train: frame 1 only
+        assert f["audio"].shape == (6, 80000)
+        assert f.attrs["subset"] == "s4" and f.attrs["image_size"] == 64
+        assert list(f.attrs["mask_size"]) == [64, 64]
+        ids = read_strings(f["ids"])
+        assert len(set(ids)) == 6
+        assert (f["labels"][:] >= 0).all()
+    with h5py.File("data/prepared/test.h5", "r") as f:
+        assert f["annotated"][:].all()
+        assert f["masks"][:].max() == 1
+    with h5py.File("data/spectrograms/val.h5", "r") as f:
+        assert f["logspec_centre"].shape == (2, 1, 257, 200)
+        assert f["logspec_frames"].shape == (2, 5, 1, 257, 66)
+        assert f["vggish"].shape == (2, 5, 96, 64)
+        assert np.isfinite(f["logspec_clip"][:]).all()
+    report = json.loads(Path("reports/prepare/report.json").read_text())
+    assert report["splits"]["train"] == {"videos": 6, "skipped": 0}
+    first = md5s(Path("data/prepared")), md5s(Path("data/spectrograms"))
+    run_all()
+    assert (md5s(Path("data/prepared")), md5s(Path("data/spectrograms"))) == first
+
+
+def test_ms3_variant(workdir):
+    write_params(workdir, {"data": {"subset": "ms3"}})
+    run_all()
+    with h5py.File("data/prepared/train.h5", "r") as f:
+        assert f["annotated"][:].all()  # MS3 annotates every frame
+        assert (f["labels"][:] == -1).all()
+
+
+def _real_layout_params(workdir, **data):
+    layouts.write_s4(workdir / "avsbench_data")
+    write_params(workdir, {"data": {"source": "avsbench", "root": "avsbench_data", "image_size": 32, **data}})
+
+
+def test_avsbench_source_reads_official_layout(workdir):
+    _real_layout_params(workdir)
+    assert prepare.main([]) == 0
+    with h5py.File("data/prepared/train.h5", "r") as f:
+        assert read_strings(f["ids"]) == ["vidA", "vidB"]
+        assert read_strings(f["categories"]) == ["dog", "cat"]
+        assert list(f.attrs["category_names"]) == ["cat", "dog"]
+
+
+def test_bad_input_fails_clearly_and_writes_nothing(workdir, caplog):
+    _real_layout_params(workdir)
+    Path("avsbench_data/Single-source/s4_data/audio_wav/val/dog/vidC.wav").write_bytes(b"RIFF0000WAVE")
+    with caplog.at_level(logging.ERROR):
+        assert prepare.main([]) == 2
+    assert "vidC" in caplog.text and "vidC.wav" in caplog.text and "data.on_error=skip" in caplog.text
+    assert not Path("data/prepared").exists()
+    assert [p.name for p in Path("data").iterdir()] == []
+
+
+def test_skip_lists_bad_items_in_report(workdir):
+    _real_layout_params(workdir, on_error="skip")
+    Path("avsbench_data/Single-source/s4_data/visual_frames/train/cat/vidB/vidB_2.png").write_bytes(b"x")
+    assert prepare.main([]) == 0
+    report = json.loads(Path("reports/prepare/report.json").read_text())
+    assert [s["video_id"] for s in report["skipped"]] == ["vidB"]
+    assert report["splits"]["train"] == {"videos": 1, "skipped": 1}
+    with h5py.File("data/prepared/train.h5", "r") as f:
+        assert read_strings(f["ids"]) == ["vidA"]  # nothing substituted
+
+
+def test_bad_params_fail_before_work(workdir, caplog):
+    write_params(workdir, {"audio": {"center_seconds": -1}})
+    with caplog.at_level(logging.ERROR):
+        assert synthesize.main([]) == 2
+    assert "'audio.center_seconds'" in caplog.text
+    assert not Path("data").exists()

@@ -1,0 +1,82 @@
+import hashlib
+
+import numpy as np
+import pytest
+
+from avs_core.store import StoreError, atomic_dir, atomic_write_json, create_h5, open_h5
+
+
+def write(path, value=1.0):
+    with create_h5(path, stage="t", params={"a": 1}, note="x") as fh:
+        fh.create_dataset("x", data=np.full((4, 4), value, np.float32), chunks=(1, 4), compression="lzf")
+
+
+def md5(p):
+    return hashlib.md5(p.read_bytes()).hexdigest()
+
+
+def test_same_content_same_bytes(tmp_path):
+    write(tmp_path / "a.h5")
+    write(tmp_path / "b.h5")
+    assert md5(tmp_path / "a.h5") == md5(tmp_path / "b.h5")
+
+
+def test_self_describing(tmp_path):
+    write(tmp_path / "a.h5")
+    with open_h5(tmp_path / "a.h5") as fh:
+        assert fh.attrs["stage"] == "t" and fh.attrs["params_json"] == '{"a": 1}'
+        assert "code_version" in fh.attrs
+
+
+def test_failure_leaves_nothing(tmp_path):
+    write(tmp_path / "a.h5", 1.0)
+    before = md5(tmp_path / "a.h5")
+    with pytest.raises(RuntimeError):
+        with create_h5(tmp_path / "a.h5", stage="t") as fh:
+            fh.create_dataset("x", data=np.zeros(3))
+            raise RuntimeError("boom")
+    assert md5(tmp_path / "a.h5") == before
+    with pytest.raises(KeyboardInterrupt):
+        with create_h5(tmp_path / "new.h5", stage="t"):
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"]
+
+
+def test_atomic_dir(tmp_path):
+    with atomic_dir(tmp_path / "out") as d:
+        write(d / "one.h5")
+    with pytest.raises(ValueError):
+        with atomic_dir(tmp_path / "out") as d:
+            write(d / "two.h5")
+            raise ValueError
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["one.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        open_h5(tmp_path / "nope.h5")
+    (tmp_path / "bad.h5").write_bytes(b"garbage")
+    with pytest.raises(StoreError, match="not a readable HDF5"):
+        open_h5(tmp_path / "bad.h5")
+
+
+def test_unwritable_output_location(tmp_path):
+    (tmp_path / "file").write_text("x")  # a file where a directory should be
+    with pytest.raises(StoreError, match="cannot create output directory"):
+        atomic_write_json(tmp_path / "file" / "sub" / "m.json", {"a": 1})
+
+
+def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+    import pathlib
+
+    def full(self, *a, **k):
+        with open(self, "w") as fh:
+            fh.write("partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    with pytest.raises(StoreError, match="No space left"):
+        atomic_write_json(tmp_path / "m.json", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
