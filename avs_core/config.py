@@ -95,6 +95,55 @@ class AudioParams:
         _require(self.batch_size >= 1, f"{prefix}.batch_size", "must be >= 1")
 
 
+BACKBONES = Literal["resnet18", "resnet34", "resnet50"]
+
+
+def _check_weights(value: str, key: str) -> None:
+    _require(value in ("none", "imagenet") or value.endswith((".pth", ".pt")), key,
+             f"{value!r} must be none, imagenet or a path to a .pth / .pt state dict")
+
+
+@dataclass(frozen=True)
+class AlignmentParams:
+    """Contrastive audio-visual alignment (WS-AVS M^2ICL + USPL mask augmentation)."""
+
+    backbone: BACKBONES = "resnet18"
+    visual_weights: str = "none"
+    audio_weights: str = "none"
+    dim: int = 128
+    proj_dropout: float = 0.1
+    image_size: int = 128
+    audio_window: Literal["frame", "centre", "clip"] = "frame"
+    epochs: int = 12
+    batch_size: int = 24
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    tau: float = 0.07
+    mask_drop: float = 0.5
+    scales: tuple[int, ...] = (1, 2, 3, 4)
+    augment: bool = True
+    seed: int = 0
+    resume: bool = False
+
+    def validate(self, prefix: str) -> None:
+        _check_weights(self.visual_weights, f"{prefix}.visual_weights")
+        _check_weights(self.audio_weights, f"{prefix}.audio_weights")
+        _require(self.dim >= 8, f"{prefix}.dim", "must be >= 8")
+        _require(0.0 <= self.proj_dropout < 1.0, f"{prefix}.proj_dropout", "must be in [0, 1)")
+        _require(self.image_size >= 32 and self.image_size % 32 == 0, f"{prefix}.image_size",
+                 f"{self.image_size} is not a positive multiple of 32 (the ResNet stride)")
+        _require(self.epochs >= 1, f"{prefix}.epochs", "must be >= 1")
+        _require(self.batch_size >= 2, f"{prefix}.batch_size", "must be >= 2 (contrastive negatives)")
+        _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
+        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+        _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
+        _require(0.0 <= self.mask_drop < 1.0, f"{prefix}.mask_drop", "must be in [0, 1)")
+        _require(len(self.scales) >= 1 and len(set(self.scales)) == len(self.scales)
+                 and all(1 <= s <= 4 for s in self.scales), f"{prefix}.scales",
+                 "must be distinct stage numbers in 1..4")
+        _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
+
+
 @dataclass(frozen=True)
 class BaseParams:
     """Settings shared by every stage."""
@@ -110,10 +159,18 @@ class Params:
     base: BaseParams = field(default_factory=BaseParams)
     data: DataParams = field(default_factory=DataParams)
     audio: AudioParams = field(default_factory=AudioParams)
+    alignment: AlignmentParams = field(default_factory=AlignmentParams)
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
+        _require(self.alignment.image_size <= self.data.image_size, "alignment.image_size",
+                 f"{self.alignment.image_size} exceeds data.image_size={self.data.image_size}")
+        synthetic = self.data.synthetic
+        if self.data.source == "synthetic":
+            _require(self.alignment.batch_size <= synthetic.videos_train, "alignment.batch_size",
+                     f"{self.alignment.batch_size} is larger than the training split "
+                     f"({synthetic.videos_train} videos)")
 
     def section_dict(self, name: str) -> dict[str, Any]:
         """The section as plain data (for HDF5 attributes and logs)."""

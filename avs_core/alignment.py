@@ -1,0 +1,217 @@
+"""Stage logic for ``align``: M^2ICL / MMICL training and the coarse sounding maps.
+
+Training reads frames and audio of the *train* split only; it never reads masks. Audio-frame
+pairing (``alignment.audio_window``): ``frame`` pairs frame k with 1 s of audio centred on its
+instant ((k-1) + 0.94 s, see ``avs_core.audio``); ``centre`` / ``clip`` give every frame the
+clip-level window, as WS-AVS does (3 s centred for training, the whole clip otherwise).
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avs_core.config import AlignmentParams
+from avs_core.data.splits import SplitArrays
+from avs_core.engine.distributed import DistInfo, all_reduce_mean, gather_with_grad
+from avs_core.losses.contrastive import m2icl_loss, mil_similarity
+from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
+from avs_core.runtime import progress
+
+log = logging.getLogger(__name__)
+
+
+class AlignModel(nn.Module):
+    """Visual + audio encoders; ``forward`` gives ``(a [B, D], [v_s [B, D, h_s, w_s] for s in scales])``."""
+
+    def __init__(self, p: AlignmentParams):
+        super().__init__()
+        self.scales = tuple(p.scales)
+        self.visual = VisualEncoder(p.backbone, p.dim, p.visual_weights, p.proj_dropout)
+        self.audio = AudioEncoder(p.backbone, p.dim, p.audio_weights)
+
+    def forward(self, images: torch.Tensor, spec: torch.Tensor):
+        maps = self.visual(images)
+        return self.audio(spec), [maps[s - 1] for s in self.scales]
+
+
+def epoch_batches(num_videos: int, num_frames: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Batches of ``(video, frame)`` pairs for one epoch.
+
+    An epoch has ``num_frames`` rounds; each round visits every video once with a random frame, so
+    the videos within a batch are distinct (no false negatives from the same clip). Incomplete
+    last batches of a round are dropped.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    out = []
+    for _ in range(num_frames):
+        order = rng.permutation(num_videos)
+        frames = rng.integers(0, num_frames, num_videos)
+        pairs = np.stack([order, frames[order]], axis=1)
+        out += [pairs[i:i + batch_size] for i in range(0, num_videos - batch_size + 1, batch_size)]
+    return out
+
+
+def augment(frames: torch.Tensor, size: int, generator: torch.Generator, enabled: bool) -> torch.Tensor:
+    """uint8 ``[B, 3, S, S]`` -> normalised float ``[B, 3, size, size]``; with random resized crop
+    (scale 0.6-1) and horizontal flip when ``enabled``."""
+    x = normalize_images(frames)
+    if not enabled:
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) if x.shape[-1] != size else x
+    out = []
+    s = x.shape[-1]
+    for img in x:
+        scale = float(torch.empty(1).uniform_(0.6, 1.0, generator=generator))
+        side = max(8, int(round(s * math.sqrt(scale))))
+        top, left = (int(torch.randint(0, s - side + 1, (1,), generator=generator)) for _ in range(2))
+        crop = img[:, top:top + side, left:left + side]
+        if torch.rand(1, generator=generator) < 0.5:
+            crop = crop.flip(-1)
+        out.append(F.interpolate(crop[None], size=(size, size), mode="bilinear", align_corners=False)[0])
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device) -> dict[str, float]:
+    """Audio -> image retrieval over the split's videos (middle frame; images scored by the MIL
+    similarity summed over scales).
+
+    Returns ``video`` (the own image ranks first; chance 1/V) and ``category`` (the first image
+    shows the same category; meaningful where categories are known).
+    """
+    model.eval()
+    k = split.frames.shape[1] // 2
+    images = augment(torch.from_numpy(split.frames[:, k]), p.image_size, None, False).to(device)
+    spec = torch.from_numpy(split.audio[:, k]).to(device)
+    a, maps = [], []
+    for i in range(0, len(split), 64):
+        ai, vi = model(images[i:i + 64], spec[i:i + 64])
+        a.append(ai)
+        maps.append(vi)
+    a = torch.cat(a)
+    sim = sum(mil_similarity(a, torch.cat([m[s] for m in maps])) for s in range(len(model.scales)))
+    best = sim.argmax(dim=1).cpu().numpy()
+    labels = split.labels
+    return {"video": float((best == np.arange(len(a))).mean()),
+            "category": float((labels[best] == labels).mean()) if (labels >= 0).all() else float("nan")}
+
+
+def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p: AlignmentParams,
+          dist: DistInfo, on_epoch=None, start: dict | None = None) -> None:
+    """Plain training loop. ``on_epoch(epoch, metrics, state_dict)`` is called on every process
+    after each epoch (logging and resume checkpoints are the caller's business)."""
+    device = dist.device
+    model.to(device)
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    first = 0
+    if start is not None:
+        model.load_state_dict(start["model"])
+        opt.load_state_dict(start["optimizer"])
+        torch.set_rng_state(start["torch_rng"])
+        first = start["epoch"] + 1
+    if p.batch_size % dist.world:
+        raise ValueError(f"alignment.batch_size={p.batch_size} is not divisible by {dist.world} processes")
+    local = p.batch_size // dist.world
+    frames = torch.from_numpy(train_split.frames)
+    audio = torch.from_numpy(train_split.audio)
+    for epoch in range(first, p.epochs):
+        model.train()
+        gen = torch.Generator().manual_seed(p.seed * 1000 + epoch)
+        drop_gen = torch.Generator(device=device).manual_seed(p.seed * 1000 + epoch + 1)
+        batches = epoch_batches(len(train_split), frames.shape[1], p.batch_size, p.seed, epoch)
+        total = 0.0
+        for batch in progress(batches, desc=f"align epoch {epoch + 1}/{p.epochs}"):
+            # every process draws the same augmentation stream and keeps its own slice
+            images = augment(frames[batch[:, 0], batch[:, 1]], p.image_size, gen, p.augment)
+            mine = slice(dist.rank * local, (dist.rank + 1) * local)
+            spec = audio[batch[:, 0], batch[:, 1]][mine].to(device)
+            a, vs = ddp(images[mine].to(device), spec)  # [b, D], [[b, D, h, w]]
+            a_all = gather_with_grad(a)
+            vs_all = [gather_with_grad(v) for v in vs]
+            loss = m2icl_loss(a, vs, p.tau, p.mask_drop, drop_gen, a_all, vs_all, row_offset=dist.rank * local)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        retrieval = retrieval_top1(model, val_split, p, device)
+        metrics = {"loss": all_reduce_mean(total / max(len(batches), 1), device),
+                   "val_top1_video": retrieval["video"], "val_top1_category": retrieval["category"]}
+        log.info("epoch %d: loss %.4f, val audio->image top-1 %.3f (same category %.3f)", epoch + 1,
+                 metrics["loss"], retrieval["video"], retrieval["category"])
+        if on_epoch:
+            on_epoch(epoch, metrics, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                      "torch_rng": torch.get_rng_state(), "epoch": epoch})
+
+
+@torch.no_grad()
+def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_size: int, device,
+                audio_order: np.ndarray | None = None, batch_videos: int = 8):
+    """Cosine similarity of each frame's audio with each location (USPL Eq. 1), per scale and fused.
+
+    Args:
+        audio_order: use the audio of video ``audio_order[v]`` for video v (the shuffled-audio
+            baseline); identity by default.
+
+    Yields:
+        ``(start, per_scale, fused)`` per chunk of videos: ``per_scale`` is a list of
+        ``[n, T, h_s, w_s]`` float32 in [-1, 1]; ``fused`` ``[n, T, out, out]`` is the mean of the
+        per-scale maps upsampled bilinearly to ``out_size``.
+    """
+    model.eval()
+    for start in range(0, len(split), batch_videos):
+        vids = np.arange(start, min(start + batch_videos, len(split)))
+        n, t = len(vids), split.frames.shape[1]
+        images = augment(torch.from_numpy(split.frames[vids]).flatten(0, 1), p.image_size, None, False)
+        src = vids if audio_order is None else audio_order[vids]
+        spec = torch.from_numpy(split.audio[src]).flatten(0, 1)
+        a, vs = model(images.to(device), spec.to(device))
+        per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
+        fused = torch.stack([F.interpolate(m[:, None], size=(out_size, out_size), mode="bilinear",
+                                           align_corners=False)[:, 0] for m in per_scale]).mean(0)
+        yield start, [m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale], fused.view(n, t, out_size, out_size).numpy()
+
+
+def shuffled_audio_order(num_videos: int, labels: np.ndarray, seed: int) -> np.ndarray:
+    """A derangement that gives each video the audio of a video of another category where one exists."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(num_videos)
+    for i in range(num_videos):
+        if order[i] == i or (labels[order[i]] == labels[i] and labels[i] >= 0):
+            for j in rng.permutation(num_videos):
+                if j != i and (labels[j] != labels[i] or labels[i] < 0):
+                    order[i] = j
+                    break
+    return order
+
+
+def write_maps(model: AlignModel, splits: dict[str, SplitArrays], p: AlignmentParams, out_size: int,
+               out_dir, device, attrs: dict) -> None:
+    """Coarse maps of every frame of every split, with own and shuffled audio, to ``{split}.h5``.
+
+    File layout: ``ids`` [V]; ``fused`` / ``fused_shuffled`` [V, T, S, S] float32 in [-1, 1];
+    ``scale{s}`` [V, T, h_s, w_s] float32 at the stage's native resolution (upsample bilinearly).
+    """
+    from avs_core.store import create_h5, write_strings
+
+    for name, split in splits.items():
+        order = shuffled_audio_order(len(split), split.labels, p.seed)
+        with create_h5(out_dir / f"{name}.h5", stage="align", split=name, **attrs) as fh:
+            write_strings(fh, "ids", split.ids)
+            t = split.frames.shape[1]
+            shape = (len(split), t, out_size, out_size)
+            fused = fh.create_dataset("fused", shape=shape, dtype="f4", chunks=(1, t, out_size, out_size))
+            shuffled = fh.create_dataset("fused_shuffled", shape=shape, dtype="f4", chunks=(1, t, out_size, out_size))
+            scale_ds = {}
+            chunks = zip(coarse_maps(model, split, p, out_size, device), coarse_maps(model, split, p, out_size, device, order))
+            for (start, per_scale, own), (_, _, other) in progress(chunks, desc=f"coarse maps {name}"):
+                stop = start + len(own)
+                fused[start:stop], shuffled[start:stop] = own, other
+                for s, m in zip(p.scales, per_scale):
+                    if s not in scale_ds:
+                        scale_ds[s] = fh.create_dataset(f"scale{s}", shape=(len(split), t, *m.shape[-2:]), dtype="f4")
+                    scale_ds[s][start:stop] = m

@@ -1,0 +1,1 @@
+"""Training-loop helpers: distributed setup, checkpoints, data order. Import submodules directly."""

@@ -1,0 +1,1 @@
+"""Small loss functions, one family per module. Import submodules directly."""

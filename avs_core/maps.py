@@ -1,0 +1,76 @@
+"""Turning soft localisation maps into masks and scoring them with the AVSBench metrics.
+
+Conventions (written next to every table this project produces):
+
+* ``minmax``: each map is min-max normalised to [0, 1] (EZ-VSL ``normalize_img``) and
+  thresholded at 0.5; the F-score sweeps its 255 thresholds over the normalised map.
+* ``median``: EZ-VSL / LVS VGG-SS evaluation: pixels at or above the map's median are
+  foreground (``thr = sort(pred)[H*W*0.5]``), i.e. the top half of the pixels.
+* ``prob``: the map already is a probability (segmentation output, pseudo-mask stages), scored
+  as is (``> 0.5``).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avs_core import metrics
+
+Rule = Literal["minmax", "median", "prob"]
+_LOGIT_CLAMP = 1e-6
+
+
+def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[N, h, w]`` -> ``[N, H, W]`` bilinear (align_corners=False)."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def minmax(maps: torch.Tensor) -> torch.Tensor:
+    """Per-map min-max normalisation of ``[N, H, W]`` to [0, 1] (constant maps become 0)."""
+    flat = maps.flatten(1)
+    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(maps)
+
+
+def to_probability(maps: torch.Tensor, rule: Rule) -> torch.Tensor:
+    """Soft maps -> probabilities whose ``> 0.5`` is the rule's mask."""
+    if rule == "prob":
+        return maps.float().clamp(0, 1)
+    norm = minmax(maps.float())
+    if rule == "minmax":
+        return norm
+    n = norm[0].numel()
+    thr = norm.flatten(1).sort(dim=1).values[:, int(n * 0.5)]
+    return (norm >= thr[:, None, None]).float()
+
+
+def prob_to_logits(prob: torch.Tensor) -> torch.Tensor:
+    """Probabilities -> logits for the metric API (sigmoid(logit) > 0.5 iff prob > 0.5)."""
+    p = prob.clamp(_LOGIT_CLAMP, 1 - _LOGIT_CLAMP)
+    logits = torch.log(p) - torch.log1p(-p)
+    return torch.where(prob > 0.5, logits.clamp_min(1e-4), logits.clamp_max(0.0))
+
+
+def score_maps(maps, gt, rule: Rule, batch_frames: int | None = 20) -> dict[str, float]:
+    """mIoU, official F-score and pooled F-score of soft maps against ground truth.
+
+    Args:
+        maps: ``[N, h, w]`` soft maps (any range for minmax / median, [0, 1] for prob).
+        gt: ``[N, H0, W0]`` {0, 1}; maps are resized to it (metrics at native resolution).
+    """
+    maps_t = torch.as_tensor(np.asarray(maps)) if not isinstance(maps, torch.Tensor) else maps
+    gt_t = torch.as_tensor(np.asarray(gt)).float()
+    if len(maps_t) == 0:
+        return {"miou": float("nan"), "fscore": float("nan"), "fscore_pooled": float("nan"), "frames": 0}
+    logits = prob_to_logits(to_probability(resize_maps(maps_t.float(), tuple(gt_t.shape[-2:])), rule))
+    return {
+        "miou": metrics.miou(logits, gt_t),
+        "fscore": metrics.fscore(logits, gt_t, batch_frames),
+        "fscore_pooled": metrics.fscore(logits, gt_t, None),
+        "frames": int(len(gt_t)),
+    }

@@ -1,0 +1,1 @@
+"""Encoders, fusion, decoders and heads. Import submodules directly."""

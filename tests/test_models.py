@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from avs_core.models.backbones import WeightsError, build_resnet
+from avs_core.models.encoders import AudioEncoder, VisualEncoder
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
+def test_encoders_shapes(name):
+    v = VisualEncoder(name, dim=16)
+    maps = v(torch.randn(2, 3, 64, 64))
+    assert [tuple(m.shape) for m in maps] == [(2, 16, 16, 16), (2, 16, 8, 8), (2, 16, 4, 4), (2, 16, 2, 2)]
+    torch.testing.assert_close(maps[0].norm(dim=1), torch.ones(2, 16, 16))
+    a = AudioEncoder(name, dim=16)(torch.randn(2, 1, 257, 66))
+    assert a.shape == (2, 16) and torch.allclose(a.norm(dim=1), torch.ones(2))
+
+
+def test_imagenet_offline_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty cache: a download is needed
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr("torch.hub.load_state_dict_from_url", offline)
+    with pytest.raises(WeightsError, match="local checkpoint path"):
+        build_resnet("resnet18", "imagenet")
+
+
+def test_local_state_dict_loads_and_reports_bad_keys(tmp_path, caplog):
+    src = build_resnet("resnet18", "none")
+    state = {k: v for k, v in src.state_dict().items() if not k.startswith("layer4")}
+    state["extra.weight"] = torch.zeros(1)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "w.pth")
+    net = build_resnet("resnet18", str(tmp_path / "w.pth"))
+    torch.testing.assert_close(net.conv1.weight, src.conv1.weight)
+    assert "unexpected key(s)" in caplog.text and "extra.weight" in caplog.text
+    assert "missing key(s)" in caplog.text and "layer4" in caplog.text
+    audio = build_resnet("resnet18", str(tmp_path / "w.pth"), in_channels=1)
+    torch.testing.assert_close(audio.conv1.weight, src.conv1.weight.mean(1, keepdim=True))
+
+
+def test_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    torch.save({"state_dict": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(WeightsError, match="cannot load"):
+        build_resnet("resnet18", str(tmp_path / "evil.pt"))
+
+
+def test_unrelated_checkpoint_is_refused(tmp_path):
+    torch.save({"foo": torch.zeros(2)}, tmp_path / "x.pt")
+    with pytest.raises(WeightsError, match="no key matches"):
+        build_resnet("resnet18", str(tmp_path / "x.pt"))
+    with pytest.raises(WeightsError, match="does not exist"):
+        build_resnet("resnet18", str(tmp_path / "absent.pt"))
