@@ -1,0 +1,27 @@
+"""Gathering values at fixed pixel offsets with clamped (replicate) or masked borders."""
+from __future__ import annotations
+
+import torch
+
+
+def offset_index(h: int, w: int, offsets: list[tuple[int, int]], device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of the neighbour at each offset, clamped into the image, and an in-image mask.
+
+    Returns:
+        ``index [K, H*W]`` int64 and ``inside [K, H*W]`` bool (False where the offset leaves the image).
+    """
+    ys = torch.arange(h, device=device).view(h, 1).expand(h, w).reshape(-1)
+    xs = torch.arange(w, device=device).view(1, w).expand(h, w).reshape(-1)
+    dy = torch.tensor([o[0] for o in offsets], device=device).view(-1, 1)
+    dx = torch.tensor([o[1] for o in offsets], device=device).view(-1, 1)
+    ny, nx = ys + dy, xs + dx
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+    index = ny.clamp(0, h - 1) * w + nx.clamp(0, w - 1)
+    return index, inside
+
+
+def gather_offsets(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x [B, C, H, W]`` -> ``[B, C, K, H, W]``: the value at each of the K offsets of every pixel."""
+    b, c, h, w = x.shape
+    flat = x.reshape(b, c, h * w)
+    return flat[:, :, index].view(b, c, index.shape[0], h, w)

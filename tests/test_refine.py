@@ -1,0 +1,95 @@
+"""Refinement operators: PAMR and C2AM losses against golden vectors; random walk, tri-map, CRF."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avs_core.losses.affinity import affinity_loss
+from avs_core.losses.c2am import c2am_negative_loss, c2am_positive_loss
+from avs_core.refine import pamr, random_walk, random_walk_dense
+from avs_core.refine.crf import CRFSettings, crf_batch
+from avs_core.refine.random_walk import disk_offsets, half_disk_offsets
+from avs_core.refine.trimap import affinity_labels, trimap
+
+GOLDEN = np.load(Path(__file__).parent / "fixtures" / "conformance_shared.npz")
+
+
+def test_pamr_matches_reference():
+    out = pamr(torch.from_numpy(GOLDEN["pamr_image"]), torch.from_numpy(GOLDEN["pamr_mask"]),
+               iters=10, dilations=(1, 2, 4, 8, 12, 24))
+    assert out.shape == (2, 2, 40, 48)
+    np.testing.assert_allclose(out.numpy(), GOLDEN["pamr_out"], rtol=1e-5, atol=1e-6)
+
+
+def test_pamr_preserves_constant_masks_and_sums():
+    img = torch.rand(1, 3, 16, 16)
+    m = torch.rand(1, 2, 16, 16)
+    m = m / m.sum(1, keepdim=True)
+    out = pamr(img, m, iters=3, dilations=(1, 2))
+    torch.testing.assert_close(out.sum(1), torch.ones(1, 16, 16))
+    torch.testing.assert_close(pamr(img, torch.full((1, 1, 8, 8), 0.3), 2), torch.full((1, 1, 16, 16), 0.3))
+
+
+def test_c2am_losses_match_reference():
+    fg, bg = torch.from_numpy(GOLDEN["ccam_fg"]), torch.from_numpy(GOLDEN["ccam_bg"])
+    np.testing.assert_allclose(c2am_negative_loss(bg, fg).item(), GOLDEN["ccam_neg_loss"], rtol=1e-5)
+    np.testing.assert_allclose(c2am_positive_loss(bg, 0.25).item(), GOLDEN["ccam_pos_loss_bg"], rtol=1e-5)
+    np.testing.assert_allclose(c2am_positive_loss(fg, 0.25).item(), GOLDEN["ccam_pos_loss_fg"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("radius,beta,t,distance", [(3, 10.0, 8, "mean"), (5, 2.0, 3, "sum"), (1, 1.0, 4, "mean")])
+def test_sparse_random_walk_equals_dense_formula(radius, beta, t, distance):
+    g = torch.Generator().manual_seed(radius)
+    maps = torch.rand(2, 2, 9, 11, generator=g)
+    feats = torch.randn(2, 5, 9, 11, generator=g) * 0.3
+    sparse = random_walk(maps, feats, radius, beta, t, distance)
+    dense = random_walk_dense(maps, feats, radius, beta, t, distance)
+    torch.testing.assert_close(sparse, dense, rtol=1e-4, atol=1e-5)
+
+
+def test_random_walk_stays_in_range_and_identity_at_radius_one():
+    maps = torch.rand(1, 1, 8, 8)
+    out = random_walk(maps, torch.randn(1, 4, 8, 8), radius=4, beta=5, t=6)
+    assert out.min() >= maps.min() - 1e-6 and out.max() <= maps.max() + 1e-6
+    torch.testing.assert_close(random_walk(maps, torch.randn(1, 4, 8, 8), radius=1, t=3), maps)
+
+
+def test_offsets():
+    assert len(disk_offsets(7)) == 145  # lattice points with dy^2 + dx^2 < 49
+    half = half_disk_offsets(5)
+    assert len(half) == (len(disk_offsets(5)) - 1) // 2 == 34  # AffinityNet's 34 offsets at radius 5
+    assert all((-dy, -dx) not in half for dy, dx in half)
+
+
+def test_trimap_and_pair_labels():
+    m = torch.tensor([[[0.1, 0.5, 0.9, 0.9]]])
+    tri = trimap(m, 0.4, 0.55)
+    assert tri.tolist() == [[[0, 255, 1, 1]]]
+    bg, fg, neg, offsets = affinity_labels(tri, 2)
+    assert offsets == [(0, 1), (1, -1), (1, 0), (1, 1)]
+    # pixel 2 -> pixel 3 (offset (0,1)) is fg-fg; pixel 0 -> 1 involves the ignore label
+    assert fg[0, 0, 2] and not fg[0, 0, 0] and not neg[0, 0, 0] and not bg.any()
+
+
+def test_affinity_loss_prefers_correct_affinities():
+    pos = torch.tensor([True, False])
+    neg = torch.tensor([False, True])
+    none = torch.zeros(2, dtype=torch.bool)
+    good = affinity_loss(torch.tensor([0.99, 0.01]), pos, none, neg)
+    bad = affinity_loss(torch.tensor([0.01, 0.99]), pos, none, neg)
+    assert good < 0.01 < bad
+
+
+def test_crf_snaps_to_image_edges_and_parallel_equals_serial():
+    img = np.zeros((4, 32, 32, 3), np.uint8)
+    img[:, 8:24, 8:24] = 255
+    prob = np.full((4, 32, 32), 0.3, np.float32)
+    prob[:, 6:22, 6:22] = 0.8  # offset square
+    s = CRFSettings(iters=10, bilateral_sxy=10, bilateral_srgb=13)
+    serial = crf_batch(img, prob, s, workers=1)
+    assert serial.dtype == np.uint8 and set(np.unique(serial)) <= {0, 1}
+    inside = serial[0, 8:24, 8:24].mean()
+    outside = serial[0][img[0, :, :, 0] == 0].mean()
+    assert inside > 0.9 and outside < 0.1
+    np.testing.assert_array_equal(crf_batch(img, prob, s, workers=2), serial)
