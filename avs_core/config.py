@@ -144,6 +144,170 @@ class AlignmentParams:
         _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
 
 
+def _check_init(value: str, key: str) -> None:
+    _require(value in ("align", "none", "imagenet") or value.endswith((".pth", ".pt")), key,
+             f"{value!r} must be align, none, imagenet or a path to a .pth / .pt state dict")
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """What every small training stage shares."""
+
+    init: str = "align"
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+
+    def validate(self, prefix: str) -> None:
+        _check_init(self.init, f"{prefix}.init")
+        _require(self.epochs >= 1, f"{prefix}.epochs", "must be >= 1")
+        _require(self.batch_size >= 2, f"{prefix}.batch_size", "must be >= 2")
+        _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
+        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class C2AMParams:
+    """C^2AM class-agnostic activation maps and the CAM baseline (stage c2am)."""
+
+    train: TrainingParams = field(default_factory=TrainingParams)
+    alpha: float = 0.25
+    cam_epochs: int = 10
+    cam_lr: float = 1e-2
+
+    def validate(self, prefix: str) -> None:
+        self.train.validate(f"{prefix}.train")
+        _require(self.alpha >= 0, f"{prefix}.alpha", "must be >= 0")
+        _require(self.cam_epochs >= 1, f"{prefix}.cam_epochs", "must be >= 1")
+        _require(self.cam_lr > 0, f"{prefix}.cam_lr", "must be > 0")
+
+
+@dataclass(frozen=True)
+class CRFParams:
+    """Dense CRF kernels (defaults: the probability CRF, with xy scales for ~128 px frames)."""
+
+    iters: int = 10
+    gauss_sxy: float = 3.0
+    gauss_compat: float = 3.0
+    bilateral_sxy: float = 30.0
+    bilateral_srgb: float = 13.0
+    bilateral_compat: float = 10.0
+    workers: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _require(self.iters >= 1, f"{prefix}.iters", "must be >= 1")
+        for name in ("gauss_sxy", "bilateral_sxy", "bilateral_srgb"):
+            _require(getattr(self, name) > 0, f"{prefix}.{name}", "must be > 0")
+        for name in ("gauss_compat", "bilateral_compat"):
+            _require(getattr(self, name) >= 0, f"{prefix}.{name}", "must be >= 0")
+        _require(self.workers >= 0, f"{prefix}.workers", "must be >= 0 (0 = all cores)")
+
+
+@dataclass(frozen=True)
+class SaliencyParams:
+    """Salient-object network on C^2AM cues, and WS-AVS Eq. 6 (stage saliency)."""
+
+    train: TrainingParams = field(default_factory=TrainingParams)
+    cue_threshold: float = 0.3
+    cue_crf: CRFParams = field(default_factory=lambda: CRFParams(bilateral_sxy=50.0, bilateral_srgb=5.0))
+
+    def validate(self, prefix: str) -> None:
+        self.train.validate(f"{prefix}.train")
+        _require(0 < self.cue_threshold < 1, f"{prefix}.cue_threshold", "must be in (0, 1)")
+        self.cue_crf.validate(f"{prefix}.cue_crf")
+
+
+@dataclass(frozen=True)
+class PAMRParams:
+    """PAMR on the fused coarse map (stage pamr)."""
+
+    fusion: Literal["av", "objectness", "av_gated"] = "av"
+    gate_ratio: float = 0.5
+    iters: int = 10
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 12, 24)
+    size: int = 64
+
+    def validate(self, prefix: str) -> None:
+        _require(0 < self.gate_ratio <= 1, f"{prefix}.gate_ratio", "must be in (0, 1]")
+        _require(self.iters >= 0, f"{prefix}.iters", "must be >= 0")
+        _require(len(self.dilations) >= 1 and all(d >= 1 for d in self.dilations), f"{prefix}.dilations",
+                 "must be a non-empty list of integers >= 1")
+        _require(self.size >= 8, f"{prefix}.size", "must be >= 8")
+
+
+@dataclass(frozen=True)
+class AffinityParams:
+    """Tri-map, affinity network and random walk (USPL SMR; stage affinity)."""
+
+    train: TrainingParams = field(default_factory=TrainingParams)
+    beta_low: float = 0.4
+    beta_high: float = 0.55
+    radius: int = 7
+    beta: float = 10.0
+    t: int = 8
+    size: int = 32
+    dim: int = 64
+    distance: Literal["mean", "sum"] = "mean"
+    walk_on: Literal["pamr", "coarse"] = "pamr"
+
+    def validate(self, prefix: str) -> None:
+        self.train.validate(f"{prefix}.train")
+        _require(0 < self.beta_low < 1, f"{prefix}.beta_low", "must be in (0, 1)")
+        _require(0 < self.beta_high < 1, f"{prefix}.beta_high", "must be in (0, 1)")
+        _require(self.beta_low < self.beta_high, f"{prefix}.beta_low",
+                 f"beta_low={self.beta_low} must be below beta_high={self.beta_high}")
+        _require(self.radius >= 1, f"{prefix}.radius", "must be >= 1")
+        _require(self.beta > 0, f"{prefix}.beta", "must be > 0")
+        _require(self.t >= 0, f"{prefix}.t", "must be >= 0")
+        _require(self.size >= 8, f"{prefix}.size", "must be >= 8")
+        _require(self.dim >= 4, f"{prefix}.dim", "must be >= 4")
+
+
+@dataclass(frozen=True)
+class SegParams:
+    """Segmentation training on pseudo masks (stage train_seg)."""
+
+    supervision: Literal["pseudo", "none", "full"] = "pseudo"
+    baselines: tuple[str, ...] = ("none", "full")
+    fusion: Literal["tpavi", "coarse_map"] = "tpavi"
+    init_from_alignment: bool = True
+    width: int = 64
+    epochs: int = 6
+    batch_size: int = 4
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    lambda_avf: float = 0.1
+    tau: float = 0.07
+    augment: bool = True
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _require(set(self.baselines) <= {"pseudo", "none", "full"} and len(set(self.baselines)) == len(self.baselines)
+                 and self.supervision not in self.baselines, f"{prefix}.baselines",
+                 "must be distinct values among pseudo, none, full, other than seg.supervision")
+        _require(self.width >= 8 and self.width % 2 == 0, f"{prefix}.width", "must be an even number >= 8")
+        _require(self.epochs >= 1, f"{prefix}.epochs", "must be >= 1")
+        _require(self.batch_size >= 2, f"{prefix}.batch_size", "must be >= 2 videos (contrastive term)")
+        _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
+        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+        _require(self.lambda_avf >= 0, f"{prefix}.lambda_avf", "must be >= 0")
+        _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
+        _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """Benchmark evaluation (stage evaluate)."""
+
+    batch_frames: int = 20
+    qualitative_videos: int = 4
+
+    def validate(self, prefix: str) -> None:
+        _require(self.batch_frames >= 1, f"{prefix}.batch_frames", "must be >= 1 (20 = the official protocol)")
+        _require(self.qualitative_videos >= 1, f"{prefix}.qualitative_videos", "must be >= 1")
+
+
 @dataclass(frozen=True)
 class BaseParams:
     """Settings shared by every stage."""
@@ -160,17 +324,29 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     audio: AudioParams = field(default_factory=AudioParams)
     alignment: AlignmentParams = field(default_factory=AlignmentParams)
+    c2am: C2AMParams = field(default_factory=C2AMParams)
+    saliency: SaliencyParams = field(default_factory=SaliencyParams)
+    pamr: PAMRParams = field(default_factory=PAMRParams)
+    affinity: AffinityParams = field(default_factory=AffinityParams)
+    crf: CRFParams = field(default_factory=CRFParams)
+    seg: SegParams = field(default_factory=SegParams)
+    eval: EvalParams = field(default_factory=EvalParams)
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
         _require(self.alignment.image_size <= self.data.image_size, "alignment.image_size",
                  f"{self.alignment.image_size} exceeds data.image_size={self.data.image_size}")
-        synthetic = self.data.synthetic
         if self.data.source == "synthetic":
-            _require(self.alignment.batch_size <= synthetic.videos_train, "alignment.batch_size",
-                     f"{self.alignment.batch_size} is larger than the training split "
-                     f"({synthetic.videos_train} videos)")
+            videos = self.data.synthetic.videos_train
+            _require(self.alignment.batch_size <= videos, "alignment.batch_size",
+                     f"{self.alignment.batch_size} is larger than the training split ({videos} videos)")
+            _require(self.seg.batch_size <= videos, "seg.batch_size",
+                     f"{self.seg.batch_size} is larger than the training split ({videos} videos)")
+            for name in ("c2am", "saliency", "affinity"):
+                bs = getattr(self, name).train.batch_size
+                _require(bs <= 5 * videos, f"{name}.train.batch_size",
+                         f"{bs} is larger than the training split ({5 * videos} frames)")
 
     def section_dict(self, name: str) -> dict[str, Any]:
         """The section as plain data (for HDF5 attributes and logs)."""

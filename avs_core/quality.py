@@ -2,13 +2,14 @@
 import this module (``tests/test_supervision.py`` checks that)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from avs_core.data.splits import PREPARED_DIR, load_masks
 from avs_core.maps import Rule, score_maps
-from avs_core.store import StoreError, open_h5, read_strings
+from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings
 
 
 def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
@@ -25,3 +26,21 @@ def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
                 raise StoreError(f"{maps_path} and the prepared {split} split list different videos; re-run `dvc repro`")
         maps = f[key][()]
     return score_maps(maps[annotated], masks[annotated].astype(np.float32), rule)
+
+
+def write_quality(stage: str, maps_dir: str | Path, entries: list[tuple[str, str, str]]) -> dict:
+    """Score a stage's maps on the annotated *training* frames and write ``reports/<stage>/quality.json``.
+
+    This runs after the stage's maps are written; nothing it reads feeds training.
+
+    Args:
+        entries: ``(name, dataset, rule)`` for each map the stage produced.
+    """
+    log = logging.getLogger(f"stages.{stage}")
+    report = {}
+    for name, key, rule in entries:
+        report[name] = score_stored_maps(Path(maps_dir) / "train.h5", key, "train", rule)
+        log.info("pseudo-mask quality (annotated train frames) %-10s mIoU %.4f  F %.4f", name,
+                 report[name]["miou"], report[name]["fscore"])
+    atomic_write_json(f"reports/{stage}/quality.json", report)
+    return report

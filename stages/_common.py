@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import time
 from typing import Callable
 
@@ -20,6 +21,8 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     setup_logging()
+    # SIGTERM (dvc queue kill, a scheduler) unwinds like Ctrl-C, so temp outputs are removed
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     log = logging.getLogger(f"stages.{name}")
     try:
         params = load_params(args.params)
@@ -37,3 +40,4 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
     except KeyboardInterrupt:
         log.error("interrupted; no partial output was kept")
         return 130
+

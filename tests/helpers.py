@@ -12,6 +12,13 @@ TINY = {
     "data": {"image_size": 64, "synthetic": {"videos_train": 6, "videos_val": 2, "videos_test": 4,
                                               "frame_size": 64}},
     "audio": {"batch_size": 4},
+    "alignment": {"epochs": 1, "batch_size": 4, "dim": 16, "image_size": 64},
+    "c2am": {"train": {"epochs": 1, "batch_size": 8}, "cam_epochs": 1},
+    "saliency": {"train": {"epochs": 1, "batch_size": 8}},
+    "pamr": {"size": 32, "iters": 2},
+    "affinity": {"train": {"epochs": 1, "batch_size": 8}, "size": 16, "radius": 3, "dim": 8},
+    "seg": {"epochs": 1, "batch_size": 2, "width": 16},
+    "eval": {"qualitative_videos": 1},
 }
 
 

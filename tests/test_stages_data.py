@@ -62,7 +62,8 @@ def test_ms3_variant(workdir):
 
 def _real_layout_params(workdir, **data):
     layouts.write_s4(workdir / "avsbench_data")
-    write_params(workdir, {"data": {"source": "avsbench", "root": "avsbench_data", "image_size": 32, **data}})
+    write_params(workdir, {"data": {"source": "avsbench", "root": "avsbench_data", "image_size": 32, **data},
+                           "alignment": {"image_size": 32}})
 
 
 def test_avsbench_source_reads_official_layout(workdir):

@@ -207,11 +207,16 @@ class _Object:
     spin: float
 
 
-def _new_object(rng, cat: Category, size: int) -> _Object:
+def _new_object(rng, cat: Category, size: int, others: list[_Object] = ()) -> _Object:
+    """A new object placed so that it does not cover the ones already placed (up to 50 tries)."""
     radius = rng.uniform(0.12, 0.22) * size
-    margin = radius * 1.1
-    return _Object(cat, _texture(rng, size, cat.rgb), rng.uniform(margin, size - margin, 2),
-                   rng.normal(0, 0.02 * size, 2), radius, rng.uniform(0, 2 * np.pi), rng.normal(0, 0.15))
+    margin = radius * 1.15
+    for _ in range(50):
+        centre = rng.uniform(margin, size - margin, 2)
+        if all(np.linalg.norm(centre - o.centre) > 1.1 * (radius + o.radius) for o in others):
+            break
+    return _Object(cat, _texture(rng, size, cat.rgb), centre, rng.normal(0, 0.012 * size, 2), radius,
+                   rng.uniform(0, 2 * np.pi), rng.normal(0, 0.15))
 
 
 def _render(rng, objects: list[_Object], p: SyntheticParams, size: int):
@@ -225,7 +230,7 @@ def _render(rng, objects: list[_Object], p: SyntheticParams, size: int):
         owner = np.full((size, size), -1, np.int64)
         for i in order:
             o = objects[i]
-            centre = np.clip(o.centre + o.velocity * k + rng.normal(0, 0.005 * size, 2), 0, size - 1)
+            centre = np.clip(o.centre + o.velocity * k + rng.normal(0, 0.005 * size, 2), o.radius, size - o.radius)
             m = _shape_mask(o.category.shape, size, centre, o.radius * rng.uniform(0.93, 1.07),
                             o.angle + o.spin * k).astype(bool)
             img[m] = o.texture[m]
@@ -274,12 +279,16 @@ def _split_sizes(p: SyntheticParams) -> dict[str, int]:
     return {"train": p.videos_train, "val": p.videos_val, "test": p.videos_test}
 
 
-def _distractors(rng, exclude: set[str], p: SyntheticParams, size: int) -> list[_Object]:
+def _distractors(rng, exclude: set[str], p: SyntheticParams, size: int, placed: list[_Object]) -> list[_Object]:
+    """Silent objects of other categories, placed clear of the ``placed`` ones."""
     if rng.random() >= p.distractor_prob or p.max_distractors == 0:
         return []
     pool = [c for c in CATEGORIES if c.name not in exclude]
     n = int(rng.integers(1, p.max_distractors + 1))
-    return [_new_object(rng, pool[i], size) for i in rng.choice(len(pool), min(n, len(pool)), replace=False)]
+    out = list(placed)
+    for i in rng.choice(len(pool), min(n, len(pool)), replace=False):
+        out.append(_new_object(rng, pool[i], size, out))
+    return out[len(placed):]
 
 
 def generate_s4(out_dir: str | Path, p: SyntheticParams) -> Path:
@@ -297,7 +306,8 @@ def generate_s4(out_dir: str | Path, p: SyntheticParams) -> Path:
             while vid in used:
                 vid = _video_id(rng)
             used.add(vid)
-            objects = [_new_object(rng, cat, size)] + _distractors(rng, {cat.name}, p, size)
+            sounding = [_new_object(rng, cat, size)]
+            objects = sounding + _distractors(rng, {cat.name}, p, size, sounding)
             frames, visible = _render(rng, objects, p, size)
             audio = _mix(rng, [_sound(cat.name, rng, p.seconds)], p)
             n_masks = 1 if split == "train" else FRAMES
@@ -327,8 +337,10 @@ def generate_ms3(out_dir: str | Path, p: SyntheticParams) -> Path:
             used.add(vid)
             n_src = int(rng.integers(2, 4))
             cats = [CATEGORIES[j] for j in rng.choice(len(CATEGORIES), n_src, replace=False)]
-            sources = [_new_object(rng, c, size) for c in cats]
-            objects = sources + _distractors(rng, {c.name for c in cats}, p, size)[:1]
+            sources: list[_Object] = []
+            for c in cats:
+                sources.append(_new_object(rng, c, size, sources))
+            objects = sources + _distractors(rng, {c.name for c in cats}, p, size, sources)[:1]
             # which source sounds in which second; most seconds have at least one
             active = rng.random((FRAMES, n_src)) < 0.6
             for k in range(FRAMES):

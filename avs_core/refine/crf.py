@@ -23,6 +23,11 @@ class CRFSettings:
     bilateral_compat: float = 10.0
 
 
+def settings_from(p) -> CRFSettings:
+    """CRFSettings from a params section with the same field names (``avs_core.config.CRFParams``)."""
+    return CRFSettings(p.iters, p.gauss_sxy, p.gauss_compat, p.bilateral_sxy, p.bilateral_srgb, p.bilateral_compat)
+
+
 def crf_binary(image: np.ndarray, prob: np.ndarray, s: CRFSettings) -> np.ndarray:
     """One frame.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from avs_core.refine.neighbours import gather_offsets, offset_index
+from avs_core.refine.neighbours import offset_index
 
 
 def disk_offsets(radius: int) -> list[tuple[int, int]]:
@@ -28,12 +28,16 @@ def half_disk_offsets(radius: int) -> list[tuple[int, int]]:
 
 
 def pair_distance(feats: torch.Tensor, offsets: list[tuple[int, int]], distance: str = "mean"):
-    """d(f_i, f_{i+o}) for each offset: ``[B, K, H, W]`` and the in-image mask ``[K, H*W]``."""
+    """d(f_i, f_{i+o}) for each offset: ``[B, K, H, W]``, the ``[K, H*W]`` index and in-image mask.
+
+    One offset at a time, so memory is O(B C HW) rather than O(B C K HW).
+    """
     b, c, h, w = feats.shape
     index, inside = offset_index(h, w, offsets, feats.device)
-    diff = (feats.unsqueeze(2) - gather_offsets(feats, index)).abs()  # [B, C, K, H, W]
-    d = diff.mean(1) if distance == "mean" else diff.sum(1)
-    return d, index, inside
+    flat = feats.reshape(b, c, h * w)
+    reduce = torch.mean if distance == "mean" else torch.sum
+    d = torch.stack([reduce((flat - flat[:, :, idx]).abs(), dim=1) for idx in index], dim=1)  # [B, K, HW]
+    return d.view(b, len(offsets), h, w), index, inside
 
 
 def sparse_transition(feats: torch.Tensor, radius: int, beta: float, distance: str = "mean"):

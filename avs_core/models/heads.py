@@ -1,0 +1,116 @@
+"""Networks of the pseudo-mask stages: C^2AM head, CAM classifier, saliency net, affinity net.
+
+Each takes a 4-stage ResNet (``build_backbone``), initialised from the ``align`` stage's visual
+encoder by default: the audio-visual contrastive pretraining stands in for CCAM's MoCo / ImageNet
+initialisation, which cannot be downloaded offline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avs_core.models.backbones import STAGE_CHANNELS, build_resnet, load_state_dict_checked, resnet_stages
+
+ALIGN_CHECKPOINT = Path("models/align.pt")
+
+
+def build_backbone(init: str, backbone: str = "resnet18", align_checkpoint: Path = ALIGN_CHECKPOINT):
+    """``(resnet, backbone_name)``. ``init``: ``align`` | ``none`` | ``imagenet`` | state-dict path."""
+    if init != "align":
+        return build_resnet(backbone, init), backbone
+    from avs_core.engine.checkpoint import load
+
+    ckpt = load(align_checkpoint)
+    name = ckpt["params"]["backbone"]
+    net = build_resnet(name, "none")
+    state = {k.removeprefix("net."): v for k, v in ckpt["visual"].items() if k.startswith("net.")}
+    load_state_dict_checked(net, state, str(align_checkpoint))
+    return net, name
+
+
+def _upsample_cat(stages: list[torch.Tensor], size) -> torch.Tensor:
+    return torch.cat([F.interpolate(s, size=size, mode="bilinear", align_corners=False)
+                      if s.shape[-2:] != size else s for s in stages], dim=1)
+
+
+class C2AMNet(nn.Module):
+    """Backbone + class-agnostic activation head (conv 3x3 -> BN -> sigmoid).
+
+    CCAM concatenates layer3 and layer4 of a stride-16 ResNet-50; with torchvision's BasicBlock
+    ResNets (no dilation) we concatenate layers 2-4 at stride 8 instead, to keep the map resolution.
+    ``forward(x) -> (P [N, 1, h, w] in (0, 1), feats [N, C, h, w])``.
+    """
+
+    def __init__(self, net: nn.Module, backbone: str):
+        super().__init__()
+        self.net = net
+        cin = sum(STAGE_CHANNELS[backbone][1:])
+        self.head = nn.Conv2d(cin, 1, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(1)
+
+    def forward(self, x: torch.Tensor):
+        s = resnet_stages(self.net, x)
+        feats = _upsample_cat(s[1:], s[1].shape[-2:])  # [N, C, H/8, W/8]
+        return torch.sigmoid(self.bn(self.head(feats))), feats
+
+
+def c2am_pool(p: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CCAM pooling: fg = sum_i P_i f_i / HW, bg = sum_i (1 - P_i) f_i / HW -> ``[N, C]`` each."""
+    hw = p.shape[-1] * p.shape[-2]
+    p = p.flatten(2)  # [N, 1, HW]
+    f = feats.flatten(2).transpose(1, 2)  # [N, HW, C]
+    return (p @ f).squeeze(1) / hw, ((1 - p) @ f).squeeze(1) / hw
+
+
+def border_mean(p: torch.Tensor, width: int = 4) -> float:
+    """CCAM ``check_positive``: mean activation of the 4-pixel border strips (> 0.5: the map is background)."""
+    w = min(width, p.shape[-1] // 2, p.shape[-2] // 2) or 1
+    strips = (p[:, 0, :w, :].mean(), p[:, 0, :, :w].mean(), p[:, 0, -w:, :].mean(), p[:, 0, :, -w:].mean())
+    return float(sum(strips) / 4)
+
+
+class FPNHead(nn.Module):
+    """Light top-down decoder over the 4 stages -> ``[N, out, H/4, W/4]``."""
+
+    def __init__(self, backbone: str, width: int, out: int):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in STAGE_CHANNELS[backbone])
+        self.smooth = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                                    nn.Conv2d(width, out, 1))
+
+    def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
+        x = self.lateral[3](stages[3])
+        for i in (2, 1, 0):
+            x = F.interpolate(x, size=stages[i].shape[-2:], mode="bilinear", align_corners=False) + self.lateral[i](stages[i])
+        return self.smooth(x)
+
+
+class SaliencyNet(nn.Module):
+    """Salient-object detector: backbone + FPN head -> 1-channel logits at the input size."""
+
+    def __init__(self, net: nn.Module, backbone: str, width: int = 64):
+        super().__init__()
+        self.net, self.head = net, FPNHead(backbone, width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(resnet_stages(self.net, x))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)  # [N, 1, H, W]
+
+
+class AffinityNet(nn.Module):
+    """USPL PMV-aff: multi-scale features -> per-stage 1x1 conv + ELU, concatenated on the
+    affinity grid, then a 1x1 MLP -> ``F_aff [N, dim, g, g]``."""
+
+    def __init__(self, net: nn.Module, backbone: str, dim: int = 64, width: int = 64):
+        super().__init__()
+        self.net = net
+        self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(c, width, 1), nn.ELU()) for c in STAGE_CHANNELS[backbone])
+        self.mlp = nn.Sequential(nn.Conv2d(4 * width, 4 * width, 1), nn.ELU(), nn.Conv2d(4 * width, dim, 1))
+
+    def forward(self, x: torch.Tensor, grid: int) -> torch.Tensor:
+        stages = resnet_stages(self.net, x)
+        feats = _upsample_cat([r(s) for r, s in zip(self.reduce, stages)], (grid, grid))
+        return self.mlp(feats)

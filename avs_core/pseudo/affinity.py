@@ -1,0 +1,64 @@
+"""Stage logic for ``affinity``: USPL's sounding-map refinement (SMR).
+
+1. Tri-map from the PAMR map on the affinity grid (Eq. 5: >= beta_high sounding, < beta_low silent).
+2. An affinity net on multi-scale visual features, trained on the pair labels within ``radius``
+   with the AffinityNet loss (Eq. 3, 6); A(i, j) = exp(-d(f_i, f_j)).
+3. Random walk with T = D^-1 A^beta, t steps (Eq. 7, 8), on the sparse neighbourhood.
+
+Outputs ``{split}.h5``: ``trimap`` [V, T, g, g] uint8 (255 = ignore) and ``walk`` [V, T, S, S] in [0, 1].
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avs_core.config import AffinityParams
+from avs_core.data.records import SPLITS
+from avs_core.losses.affinity import affinity_loss
+from avs_core.maps import minmax
+from avs_core.models.encoders import normalize_images
+from avs_core.models.heads import AffinityNet, build_backbone
+from avs_core.pseudo.common import fit, frame_chunks, map_file, read_maps, train_frames, upsample
+from avs_core.refine.random_walk import pair_distance, random_walk
+from avs_core.refine.trimap import affinity_labels, trimap
+from avs_core.runtime import progress
+
+
+def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
+    """``[N, S, S]`` -> ``[N, size, size]`` (area averaging, like AffinityNet's pooled scores)."""
+    return F.interpolate(torch.from_numpy(maps).float()[:, None], size=(size, size), mode="area")[:, 0]
+
+
+def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir: Path, out_dir: Path) -> None:
+    frames = train_frames()
+    refined = read_maps(pamr_dir / "train.h5", "pamr")
+    tri = trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy()
+    net, name = build_backbone(p.train.init)
+    model = AffinityNet(net, name, p.dim)
+
+    def loss_fn(m, images, target):
+        bg, fg, neg, offsets = affinity_labels(target, p.radius)
+        d, _, _ = pair_distance(m(images, p.size), offsets, p.distance)
+        return affinity_loss(torch.exp(-d).flatten(2), bg, fg, neg)
+
+    fit(model, frames, tri, loss_fn, p.train, seed, "affinity")
+    model.eval()
+    source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
+    for split in SPLITS:
+        with map_file(out_dir / f"{split}.h5", "affinity", split, asdict(p)) as out:
+            for start, chunk in progress(frame_chunks(split), desc=f"random walk {split}"):
+                n, t = chunk.shape[:2]
+                flat = chunk.reshape(n * t, *chunk.shape[2:])
+                maps = read_maps(source / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
+                if p.walk_on == "coarse":
+                    maps = minmax(torch.from_numpy(maps)).numpy()
+                pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
+                with torch.no_grad():
+                    feats = model(normalize_images(torch.from_numpy(flat)), p.size)
+                    walked = random_walk(to_grid(maps, p.size)[:, None], feats, p.radius, p.beta, p.t, p.distance)
+                out.add("trimap", start, trimap(to_grid(pam, p.size), p.beta_low, p.beta_high).numpy().reshape(n, t, p.size, p.size))
+                out.add("walk", start, upsample(walked, image_size).clamp(0, 1).numpy().reshape(n, t, image_size, image_size))

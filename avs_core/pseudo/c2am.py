@@ -1,0 +1,112 @@
+"""Stage logic for ``c2am``: C^2AM class-agnostic maps, and the CAM baseline.
+
+Outputs ``{split}.h5`` with ``c2am`` [V, T, S, S] (foreground probability in [0, 1]) and, where
+the dataset has categories, ``cam`` [V, T, S, S] (max-normalised CAM in [0, 1]).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avs_core.config import C2AMParams
+from avs_core.data.records import SPLITS
+from avs_core.losses.c2am import c2am_loss
+from avs_core.models.backbones import resnet_stages
+from avs_core.models.encoders import normalize_images
+from avs_core.models.heads import C2AMNet, border_mean, build_backbone, c2am_pool
+from avs_core.pseudo.common import fit, map_file, predict_maps, train_frames
+from avs_core.store import open_h5
+
+log = logging.getLogger(__name__)
+
+
+def train_c2am(p: C2AMParams, seed: int) -> tuple[C2AMNet, bool]:
+    """Train on the train split's frames; returns the net and whether its map covers the background."""
+    net, name = build_backbone(p.train.init)
+    model = C2AMNet(net, name)
+    frames = train_frames()
+
+    def loss_fn(m, images, _):
+        prob, feats = m(images)
+        fg, bg = c2am_pool(prob, feats)
+        return c2am_loss(fg, bg, p.alpha)
+
+    fit(model, frames, None, loss_fn, p.train, seed, "c2am")
+    model.eval()
+    with torch.no_grad():
+        sample = normalize_images(torch.from_numpy(frames[:: max(1, len(frames) // 64)][:64]))
+        edge = border_mean(model(sample)[0])
+    flipped = edge > 0.5
+    log.info("c2am border mean %.3f: the map covers the %s", edge, "background (flipped)" if flipped else "foreground")
+    return model, flipped
+
+
+def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int):
+    """CAM baseline: a linear classifier on frozen ``align`` layer-4 features, trained with the video
+    category (the instance-level weak label). Returns ``(backbone, classifier)``."""
+    net, _ = build_backbone("align" if p.train.init == "align" else p.train.init)
+    net.eval().requires_grad_(False)
+    frames = train_frames()
+    targets = np.repeat(labels, len(frames) // len(labels)).astype(np.int64)
+    with torch.no_grad():
+        feats = torch.cat([resnet_stages(net, normalize_images(torch.from_numpy(frames[i:i + 64])))[-1]
+                           for i in range(0, len(frames), 64)])  # [N, C, h, w]
+    clf = nn.Conv2d(feats.shape[1], num_classes, 1, bias=False)
+    opt = torch.optim.Adam(clf.parameters(), lr=p.cam_lr)
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.from_numpy(targets)
+    for epoch in range(p.cam_epochs):
+        for idx in torch.randperm(len(feats), generator=gen).split(64):
+            loss = F.cross_entropy(clf(feats[idx]).mean(dim=(2, 3)), y[idx])  # GAP then linear
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        acc = float((clf(feats).mean(dim=(2, 3)).argmax(1) == y).float().mean())
+    log.info("CAM classifier: train accuracy %.3f", acc)
+    return net, clf
+
+
+def cam_maps(net, clf, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``relu(W_c . f)`` of class c (the label when given, else the predicted class), max-normalised -> ``[N, 1, h, w]``."""
+    scores = clf(resnet_stages(net, images)[-1])  # [N, K, h, w]
+    cls = scores.mean(dim=(2, 3)).argmax(1) if labels is None else labels
+    cam = F.relu(scores[torch.arange(len(cls)), cls])[:, None]
+    return cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5)
+
+
+def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path) -> None:
+    model, flipped = train_c2am(p, seed)
+    with open_h5("data/prepared/train.h5") as f:
+        labels, names = f["labels"][()], list(f.attrs["category_names"])
+    has_labels = bool((labels >= 0).all()) and len(names) > 1
+    cam = train_cam(p, seed, labels, len(names)) if has_labels else None
+
+    def c2am_fn(images, _videos):
+        prob = model(images)[0]
+        return 1 - prob if flipped else prob
+
+    for split in SPLITS:
+        with map_file(out_dir / f"{split}.h5", "c2am", split, asdict(p)) as out:
+            out.fh.attrs["flipped"] = flipped
+            for start, maps in predict_maps(c2am_fn, split, image_size):
+                out.add("c2am", start, maps)
+            if cam is None:
+                continue
+            # the weak label is used where it is training data; val / test take the predicted class
+            with open_h5(f"data/prepared/{split}.h5") as f:
+                split_labels = torch.from_numpy(f["labels"][()].astype(np.int64))
+
+            def cam_fn(images, videos):
+                t = len(images) // len(split_labels[videos])
+                lab = split_labels[videos].repeat_interleave(t) if split == "train" else None
+                return cam_maps(cam[0], cam[1], images, lab)
+
+            for start, maps in predict_maps(cam_fn, split, image_size):
+                out.add("cam", start, maps)

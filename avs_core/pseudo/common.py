@@ -1,0 +1,122 @@
+"""What the pseudo-mask stages share: map files, chunked frame reading, a plain frame-level training loop."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Callable, Iterator
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avs_core.config import TrainingParams
+from avs_core.data.splits import PREPARED_DIR
+from avs_core.models.encoders import normalize_images
+from avs_core.runtime import progress
+from avs_core.store import create_h5, open_h5, read_strings, write_strings
+
+log = logging.getLogger(__name__)
+CHUNK_VIDEOS = 16
+
+
+def split_ids(split: str) -> list[str]:
+    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+        return read_strings(f["ids"])
+
+
+def frame_chunks(split: str, chunk: int = CHUNK_VIDEOS) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, frames [n, T, 3, S, S] uint8)`` over the split, ``chunk`` videos at a time (bounded memory)."""
+    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+        frames = f["frames"]
+        for start in range(0, frames.shape[0], chunk):
+            yield start, frames[start:start + chunk]
+
+
+def train_frames(split: str = "train") -> np.ndarray:
+    """All frames of a split flattened to ``[V*T, 3, S, S]`` uint8 (video-major)."""
+    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+        frames = f["frames"][()]
+    return frames.reshape(-1, *frames.shape[2:])
+
+
+class MapWriter:
+    """Writes ``[V, T, ...]`` datasets chunk by chunk into one map file per split."""
+
+    def __init__(self, fh: h5py.File, num_videos: int):
+        self.fh, self.num_videos = fh, num_videos
+
+    def add(self, name: str, start: int, values: np.ndarray) -> None:
+        if name not in self.fh:
+            shape = (self.num_videos, *values.shape[1:])
+            self.fh.create_dataset(name, shape=shape, dtype=values.dtype, chunks=(1, *values.shape[1:]),
+                                   compression="lzf" if values.dtype == np.uint8 else None)
+        self.fh[name][start:start + len(values)] = values
+
+
+@contextlib.contextmanager
+def map_file(path: Path, stage: str, split: str, params: dict) -> Iterator[MapWriter]:
+    ids = split_ids(split)
+    with create_h5(path, stage=stage, params=params, split=split) as fh:
+        write_strings(fh, "ids", ids)
+        yield MapWriter(fh, len(ids))
+
+
+def read_maps(path: Path, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+    with open_h5(path) as f:
+        if key not in f:
+            raise KeyError(f"{path} has no dataset '{key}' (has {sorted(f)}); re-run the stage that writes it")
+        return f[key][start:stop]
+
+
+def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """``[N, 1, h, w]`` -> ``[N, size, size]`` bilinear."""
+    return F.interpolate(maps.float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+
+
+def augment_pair(images: torch.Tensor, targets: torch.Tensor | None, gen: torch.Generator):
+    """Random horizontal flip applied identically to images ``[B, 3, H, W]`` and targets ``[B, ..., h, w]``."""
+    flip = torch.rand(images.shape[0], generator=gen) < 0.5
+    images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+    if targets is not None:
+        shape = (-1,) + (1,) * (targets.ndim - 1)
+        targets = torch.where(flip.view(shape), targets.flip(-1), targets)
+    return images, targets
+
+
+def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
+        loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
+        p: TrainingParams, seed: int, desc: str) -> list[float]:
+    """Plain Adam loop over frames (and aligned per-frame targets). Returns the mean loss per epoch."""
+    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay)
+    history = []
+    for epoch in range(p.epochs):
+        model.train()
+        gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+        order = torch.randperm(len(frames), generator=gen).numpy()
+        batches = [order[i:i + p.batch_size] for i in range(0, len(order) - p.batch_size + 1, p.batch_size)]
+        total = 0.0
+        for idx in progress(batches, desc=f"{desc} epoch {epoch + 1}/{p.epochs}"):
+            idx = np.sort(idx)
+            images = normalize_images(torch.from_numpy(frames[idx]))
+            target = None if targets is None else torch.from_numpy(targets[idx])
+            images, target = augment_pair(images, target, gen)
+            loss = loss_fn(model, images, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        history.append(total / max(len(batches), 1))
+        log.info("%s epoch %d: loss %.4f", desc, epoch + 1, history[-1])
+    return history
+
+
+@torch.no_grad()
+def predict_maps(fn: Callable[[torch.Tensor, slice], torch.Tensor], split: str, size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Run ``fn(images [n*T, 3, S, S], videos) -> [n*T, 1, h, w]`` over a split, ``videos`` being the
+    slice of video indices in the batch; yields ``(start, [n, T, size, size])`` float32."""
+    for start, frames in progress(frame_chunks(split), desc=f"maps {split}"):
+        n, t = frames.shape[:2]
+        images = normalize_images(torch.from_numpy(frames.reshape(n * t, *frames.shape[2:])))
+        yield start, upsample(fn(images, slice(start, start + n)), size).view(n, t, size, size).numpy()

@@ -1,0 +1,29 @@
+"""Stage logic for ``crf``: dense CRF on the random-walk maps -> binary pseudo masks.
+
+Outputs ``{split}.h5``: ``mask`` [V, T, S, S] uint8 {0, 1}. The train split's masks supervise
+``train_seg``; the others exist for evaluation and inspection.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from avs_core.config import CRFParams
+from avs_core.data.records import SPLITS
+from avs_core.pseudo.common import frame_chunks, map_file, read_maps
+from avs_core.refine.crf import crf_batch, settings_from
+from avs_core.runtime import progress
+
+
+def run(p: CRFParams, walk_dir: Path, out_dir: Path) -> None:
+    settings = settings_from(p)
+    for split in SPLITS:
+        with map_file(out_dir / f"{split}.h5", "crf", split, asdict(p)) as out:
+            for start, frames in progress(frame_chunks(split, chunk=64), desc=f"crf {split}"):
+                n, t = frames.shape[:2]
+                probs = read_maps(walk_dir / f"{split}.h5", "walk", start, start + n)
+                images = np.ascontiguousarray(frames.reshape(n * t, *frames.shape[2:]).transpose(0, 2, 3, 1))
+                masks = crf_batch(images, probs.reshape(n * t, *probs.shape[2:]), settings, p.workers or None)
+                out.add("mask", start, masks.reshape(n, t, *masks.shape[1:]))

@@ -1,0 +1,74 @@
+"""Stage logic for ``pamr``: fuse the coarse audio-visual map with objectness, then PAMR.
+
+Fusions (``pamr.fusion``):
+
+* ``av``: the min-max normalised coarse sounding map (USPL: PAMR(M_crs)).
+* ``objectness``: the WS-AVS Eq. 6 mask; it ignores the audio, so with silent distractors it
+  segments every object.
+* ``av_gated``: the Eq. 6 object regions (connected components) that the audio picks: each region
+  is scored by the mean normalised coarse map inside it, and the regions scoring at least
+  ``gate_ratio`` x the best one are kept; where Eq. 6 finds nothing the coarse map is used.
+
+Outputs ``{split}.h5``: ``fused`` [V, T, S, S] (the map fed to PAMR) and ``pamr`` [V, T, S, S], in [0, 1].
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avs_core.config import PAMRParams
+from avs_core.data.records import SPLITS
+from avs_core.maps import minmax
+from avs_core.pseudo.common import frame_chunks, map_file, read_maps
+from avs_core.refine.pamr import pamr
+from avs_core.runtime import progress
+
+
+def gate_regions(objects: np.ndarray, av: np.ndarray, ratio: float) -> np.ndarray:
+    """Keep the connected regions of a binary ``objects`` mask ``[H, W]`` that ``av`` ([0, 1]) scores highest."""
+    n, comp = cv2.connectedComponents(objects.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return av.astype(np.float32)
+    scores = np.array([av[comp == i].mean() for i in range(1, n)])
+    keep = np.flatnonzero(scores >= ratio * scores.max()) + 1
+    return np.isin(comp, keep).astype(np.float32)
+
+
+def fuse(av: np.ndarray, eq6: np.ndarray, p: PAMRParams) -> np.ndarray:
+    """``[N, S, S]`` normalised coarse maps and Eq. 6 masks -> the map PAMR refines."""
+    if p.fusion == "av":
+        return av
+    if p.fusion == "objectness":
+        return eq6.astype(np.float32)
+    return np.stack([gate_regions(o, a, p.gate_ratio) for o, a in zip(eq6, av)])
+
+
+def refine(frames: np.ndarray, fused: np.ndarray, p: PAMRParams) -> np.ndarray:
+    """PAMR at ``p.size`` on ``[N, 3, S, S]`` uint8 frames and ``[N, S, S]`` maps -> ``[N, S, S]``."""
+    size = frames.shape[-1]
+    image = F.interpolate(torch.from_numpy(frames).float() / 255.0, size=(p.size, p.size), mode="bilinear",
+                          align_corners=False)
+    m = torch.from_numpy(fused).float()[:, None]
+    m = F.interpolate(m, size=(p.size, p.size), mode="bilinear", align_corners=False)
+    out = pamr(image, torch.cat([1 - m, m], dim=1), p.iters, tuple(p.dilations))[:, 1:]
+    return F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
+
+
+def run(p: PAMRParams, align_dir: Path, saliency_dir: Path, out_dir: Path) -> None:
+    for split in SPLITS:
+        with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p)) as out:
+            for start, frames in progress(frame_chunks(split), desc=f"pamr {split}"):
+                n, t = frames.shape[:2]
+                stop = start + n
+                coarse = read_maps(align_dir / f"{split}.h5", "fused", start, stop).reshape(n * t, *frames.shape[-2:])
+                eq6 = read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop).reshape(n * t, *frames.shape[-2:])
+                av = minmax(torch.from_numpy(coarse)).numpy()
+                fused = fuse(av, eq6, p)
+                refined = refine(frames.reshape(n * t, *frames.shape[2:]), fused, p)
+                out.add("fused", start, fused.reshape(n, t, *fused.shape[1:]).astype(np.float32))
+                out.add("pamr", start, refined.reshape(n, t, *refined.shape[1:]).astype(np.float32))

@@ -1,0 +1,54 @@
+"""Stage logic for ``saliency``: a salient-object net trained on C^2AM cues, and WS-AVS Eq. 6.
+
+Cues (CCAM pipeline): the C^2AM map, max-normalised per frame, above ``cue_threshold`` is
+foreground; a label CRF cleans it (``unary_from_labels`` with gt_prob 0.7 on 2 labels equals the
+probability unary of [0.3, 0.7]). The net learns these cues with BCE. Eq. 6 then takes
+``argmax([1 - S; A])``: a pixel is foreground where the C^2AM activation A exceeds the saliency
+background cue 1 - S (CCAM README: ``1 - sal`` is the background cue).
+
+Outputs ``{split}.h5``: ``saliency`` [V, T, S, S] float32 in [0, 1], ``eq6`` [V, T, S, S] uint8.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avs_core.config import SaliencyParams
+from avs_core.data.records import SPLITS
+from avs_core.models.heads import SaliencyNet, build_backbone
+from avs_core.pseudo.common import fit, map_file, predict_maps, read_maps, train_frames
+from avs_core.refine.crf import crf_batch, settings_from
+
+
+def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams) -> np.ndarray:
+    """``[N, 3, S, S]`` uint8 frames and ``[N, S, S]`` C^2AM maps -> ``[N, S, S]`` float32 {0, 1} cues."""
+    norm = c2am / (c2am.reshape(len(c2am), -1).max(1)[:, None, None] + 1e-5)
+    label = norm > p.cue_threshold
+    prob = np.where(label, 0.7, 0.3).astype(np.float32)
+    images = np.ascontiguousarray(frames.transpose(0, 2, 3, 1))
+    return crf_batch(images, prob, settings_from(p.cue_crf), p.cue_crf.workers or None).astype(np.float32)
+
+
+def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: Path) -> None:
+    frames = train_frames()
+    c2am = read_maps(c2am_dir / "train.h5", "c2am")
+    c2am = c2am.reshape(-1, *c2am.shape[2:])
+    cues = saliency_cues(frames, c2am, p)[:, None]  # [N, 1, S, S]
+    net, name = build_backbone(p.train.init)
+    model = SaliencyNet(net, name)
+
+    def loss_fn(m, images, target):
+        return F.binary_cross_entropy_with_logits(m(images), target)
+
+    fit(model, frames, cues, loss_fn, p.train, seed, "saliency")
+    model.eval()
+    for split in SPLITS:
+        with map_file(out_dir / f"{split}.h5", "saliency", split, asdict(p)) as out:
+            for start, sal in predict_maps(lambda x, _v: torch.sigmoid(model(x)), split, image_size):
+                a = read_maps(c2am_dir / f"{split}.h5", "c2am", start, start + len(sal))
+                out.add("saliency", start, sal)
+                out.add("eq6", start, (a > 1 - sal).astype(np.uint8))

@@ -1,0 +1,48 @@
+"""The one place where training targets of ``train_seg`` come from.
+
+* ``pseudo``: the CRF pseudo masks of the train split (no ground truth is opened).
+* ``none``: no mask at all (AVS(ws) baseline: only the instance-level category and the
+  audio-visual contrastive term).
+* ``full``: the train split's ground truth where annotated (S4: frame 1 of each video) - the
+  fully-supervised upper bound, never the weakly-supervised headline.
+
+Ground truth of the training split is read here and only for ``full``; ``tests/test_supervision.py``
+checks that the other modes never touch it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avs_core.store import open_h5, read_strings
+
+PSEUDO_MASKS = Path("data/pseudo/crf/train.h5")
+
+
+@dataclass
+class Targets:
+    """``masks [V, T, H, W]`` uint8 {0, 1} (None for ``none``) and ``weights [V, T]`` (1 = frame supervised)."""
+
+    mode: str
+    masks: np.ndarray | None
+    weights: np.ndarray
+
+
+def training_targets(mode: str, train_ids: list[str], frames: int, prepared_dir: Path = Path("data/prepared"),
+                     pseudo_path: Path = PSEUDO_MASKS) -> Targets:
+    if mode == "pseudo":
+        with open_h5(pseudo_path) as f:
+            if read_strings(f["ids"]) != train_ids:
+                raise ValueError(f"{pseudo_path} does not match the prepared train split; re-run `dvc repro`")
+            masks = f["mask"][()]
+        return Targets(mode, masks, np.ones((len(train_ids), frames), np.float32))
+    if mode == "none":
+        return Targets(mode, None, np.zeros((len(train_ids), frames), np.float32))
+    if mode == "full":
+        from avs_core.data.splits import load_masks  # ground truth: upper bound only
+
+        masks, annotated = load_masks("train", prepared_dir)
+        return Targets(mode, masks, annotated.astype(np.float32))
+    raise ValueError(f"unknown supervision {mode!r}")

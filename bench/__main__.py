@@ -1,0 +1,129 @@
+"""Run every benchmark and print markdown. Usage: ``python -m bench [--quick]``."""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
+
+
+def timeit(fn, repeat=3):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def bench_refine(quick: bool) -> list[str]:
+    from avs_core.refine import pamr, random_walk, random_walk_dense
+    from avs_core.refine.crf import CRFSettings, crf_batch
+    from avs_core.models.segmentation import TPAVI, tpavi_dense
+
+    rows = ["| operation | inputs | this project | reference form | ratio |", "|---|---|---|---|---|"]
+    g = torch.Generator().manual_seed(0)
+    n = 16 if quick else 64
+    img, m = torch.rand(n, 3, 64, 64, generator=g), torch.rand(n, 2, 64, 64, generator=g)
+    a = timeit(lambda: pamr(img, m, 10, (1, 2, 4, 8, 12, 24)))
+    b = timeit(lambda: pamr_per_dilation(img, m, 10, (1, 2, 4, 8, 12, 24)))
+    diff = (pamr(img, m) - pamr_per_dilation(img, m, 10, (1, 2, 4, 8, 12, 24))).abs().max().item()
+    rows.append(f"| PAMR (10 it, 6 dilations) | {n} frames 64x64 | {n / a:.1f} frames/s | {n / b:.1f} frames/s (per-dilation conv loop) | {b / a:.2f}x (max diff {diff:.1e}) |")
+    k = 8 if quick else 32
+    maps, feats = torch.rand(k, 1, 32, 32, generator=g), torch.randn(k, 64, 32, 32, generator=g) * 0.1
+    a = timeit(lambda: random_walk(maps, feats, 7, 10.0, 8), 2)
+    b = timeit(lambda: random_walk_dense(maps, feats, 7, 10.0, 8), 2)
+    diff = (random_walk(maps, feats, 7, 10.0, 8) - random_walk_dense(maps, feats, 7, 10.0, 8)).abs().max().item()
+    rows.append(f"| random walk (r=7, beta=10, t=8) | {k} maps 32x32, 64-d features | {k / a:.1f} frames/s | {k / b:.1f} frames/s (dense HWxHW matrix power) | {b / a:.2f}x (max diff {diff:.1e}) |")
+    c = 32 if quick else 128
+    images = (np.random.default_rng(0).random((c, 128, 128, 3)) * 255).astype(np.uint8)
+    probs = np.random.default_rng(1).random((c, 128, 128)).astype(np.float32)
+    s = CRFSettings()
+    a = timeit(lambda: crf_batch(images, probs, s, workers=None), 2)
+    b = timeit(lambda: crf_batch(images, probs, s, workers=1), 2)
+    rows.append(f"| dense CRF (10 it) | {c} frames 128x128 | {c / a:.1f} frames/s ({os.cpu_count()} processes) | {c / b:.1f} frames/s (1 process) | {b / a:.2f}x |")
+    v = 32 if quick else 128
+    waves = np.random.default_rng(2).uniform(-0.5, 0.5, (v, 80000)).astype(np.float32)
+    from avs_core.audio import log_spectrogram
+    a = timeit(lambda: log_spectrogram(torch.from_numpy(waves), 16000))
+    b = timeit(lambda: [spectrogram_scipy(w.astype(np.float64), 16000) for w in waves])
+    rows.append(f"| log spectrogram (5 s, 16 kHz) | {v} clips | {v / a:.0f} clips/s (batched torch) | {v / b:.0f} clips/s (per-file scipy) | {b / a:.2f}x |")
+    t = TPAVI(64, 5).eval()
+    torch.nn.init.normal_(t.w_z[1].weight)
+    x, au = torch.randn(10, 64, 28, 28, generator=g), torch.randn(10, 64, generator=g)
+    with torch.no_grad():
+        a = timeit(lambda: t(x, au))
+        b = timeit(lambda: tpavi_dense(t, x, au))
+        diff = (t(x, au) - tpavi_dense(t, x, au)).abs().max().item()
+    rows.append(f"| TPAVI | 2 videos x 5 frames, 64 ch, 28x28 | {a * 1000:.1f} ms | {b * 1000:.1f} ms (materialised 3920x3920 attention) | {b / a:.1f}x (max diff {diff:.1e}) |")
+    return rows
+
+
+def bench_data_stages(videos: int) -> list[str]:
+    """prepare and spectrograms on a synthetic set of ``videos`` videos, per 100 videos."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        per_split = {"videos_train": int(videos * 0.7), "videos_val": int(videos * 0.15)}
+        per_split["videos_test"] = videos - per_split["videos_train"] - per_split["videos_val"]
+        params["data"]["synthetic"].update(per_split)
+        (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+        rows = []
+        env = {**os.environ, "PYTHONPATH": str(repo)}
+        for stage in ("synthesize", "prepare", "spectrograms"):
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c",
+                                  f"import resource, sys; from stages.{stage} import main; rc = main([]); "
+                                  "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stdout); sys.exit(rc)"],
+                                 cwd=tmp, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            if out.returncode:
+                raise RuntimeError(out.stderr[-2000:])
+            rss = int(out.stdout.strip().splitlines()[-1]) / 1024
+            rows.append(f"| {stage} | {videos} | {wall:.1f} s | {wall / videos * 100:.1f} s | {rss:.0f} MiB |")
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run, not for the docs)")
+    ap.add_argument("--videos", type=int, default=200, help="synthetic videos for the data-stage benchmark")
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    print(f"Machine: {machine()}\n\nCommand: python -m bench{' --quick' if args.quick else ''} --videos {args.videos}\n")
+    print("### Data stages (wall time including Python start-up; per 100 videos)\n")
+    print("| stage | videos | wall | per 100 videos | peak RSS |\n|---|---|---|---|---|")
+    print("\n".join(bench_data_stages(40 if args.quick else args.videos)))
+    print("\n### Operators, side by side on the same inputs\n")
+    print("\n".join(bench_refine(args.quick)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Straightforward reference formulations that the project's implementations are compared with."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+
+def pamr_per_dilation(image: torch.Tensor, mask: torch.Tensor, iters: int, dilations) -> torch.Tensor:
+    """1-stage-wseg structure: replicate pad + conv per dilation for every kernel, every iteration."""
+    def kernels(centre: bool):
+        ws = []
+        if centre:
+            w = torch.zeros(1, 1, 3, 3)
+            w[0, 0, 1, 1] = 1
+            ws.append(w)
+        for i in range(9):
+            if i == 4:
+                continue
+            w = torch.zeros(1, 1, 3, 3)
+            w[0, 0, i // 3, i % 3] = 1
+            ws.append(w)
+        return torch.cat(ws)
+
+    def shifted(x, k):
+        b, c, h, w = x.shape
+        outs = []
+        for d in dilations:
+            xp = F.pad(x.reshape(b * c, 1, h, w), [d] * 4, mode="replicate")
+            outs.append(F.conv2d(xp, k, dilation=d).view(b, c, -1, h, w))
+        return torch.cat(outs, 2)
+
+    h, w = image.shape[-2:]
+    mask = F.interpolate(mask, size=(h, w), mode="bilinear", align_corners=True)
+    ring, full = kernels(False), kernels(True)
+    std = shifted(image, full).std(2, keepdim=True)
+    x = -(image.unsqueeze(2) - shifted(image, ring)).abs() / (1e-8 + 0.1 * std)
+    aff = F.softmax(x.mean(1, keepdim=True), 2)
+    for _ in range(iters):
+        mask = (shifted(mask, ring) * aff).sum(2)
+    return mask
+
+
+def spectrogram_scipy(wave: np.ndarray, rate: int) -> np.ndarray:
+    """EZ-VSL's per-file computation."""
+    _, _, s = scipy.signal.spectrogram(wave, rate, nperseg=512, noverlap=274)
+    return np.log(s + 1e-7) / 12.0

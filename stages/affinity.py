@@ -1,0 +1,27 @@
+"""Stage ``affinity``: tri-map, affinity net and random walk (``data/pseudo/affinity``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from avs_core.config import Params
+from avs_core.pseudo import affinity
+from avs_core.store import atomic_dir
+from avs_core.quality import write_quality
+from stages._common import run_stage
+
+OUT = Path("data/pseudo/affinity")
+
+
+def work(params: Params) -> None:
+    with atomic_dir(OUT) as tmp:
+        affinity.run(params.affinity, params.data.image_size, params.base.seed, Path("data/pseudo/pamr"),
+                     Path("data/align"), tmp)
+    write_quality("affinity", OUT, [("walk", "walk", "prob")])
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("affinity", work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Stage ``c2am``: C2AM class-agnostic maps and the CAM baseline (``data/pseudo/c2am``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from avs_core.config import Params
+from avs_core.pseudo import c2am
+from avs_core.store import atomic_dir
+from avs_core.quality import write_quality
+from stages._common import run_stage
+
+OUT = Path("data/pseudo/c2am")
+
+
+def work(params: Params) -> None:
+    with atomic_dir(OUT) as tmp:
+        c2am.run(params.c2am, params.data.image_size, params.base.seed, tmp)
+    entries = [("c2am", "c2am", "prob")]
+    if params.data.subset == "s4":
+        entries.append(("cam", "cam", "prob"))
+    write_quality("c2am", OUT, entries)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("c2am", work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Stage ``saliency``: salient-object net on C2AM cues and WS-AVS Eq. 6 masks (``data/pseudo/saliency``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from avs_core.config import Params
+from avs_core.pseudo import saliency
+from avs_core.store import atomic_dir
+from avs_core.quality import write_quality
+from stages._common import run_stage
+
+OUT = Path("data/pseudo/saliency")
+
+
+def work(params: Params) -> None:
+    with atomic_dir(OUT) as tmp:
+        saliency.run(params.saliency, params.data.image_size, params.base.seed, Path("data/pseudo/c2am"), tmp)
+    write_quality("saliency", OUT, [("saliency", "saliency", "prob"), ("eq6", "eq6", "prob")])
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("saliency", work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

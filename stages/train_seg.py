@@ -1,0 +1,61 @@
+"""Stage ``train_seg``: segmentation on pseudo masks (headline) and the baselines (``data/seg``)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from avs_core import segmentation
+from avs_core.config import Params
+from avs_core.data.records import SPLITS
+from avs_core.data.splits import load_masks, load_split
+from avs_core.engine import checkpoint
+from avs_core.pseudo.common import map_file
+from avs_core.reporting import live_logger
+from avs_core.store import atomic_dir
+from avs_core.supervision import training_targets
+from stages._common import run_stage
+
+OUT = Path("data/seg")
+MODELS = Path("models/seg")
+LIVE = Path("reports/train_seg")
+ALIGN = Path("models/align.pt")
+log = logging.getLogger("stages.train_seg")
+
+
+def work(params: Params) -> None:
+    p, a = params.seg, params.alignment
+    splits = {name: load_split(name, a.audio_window) for name in SPLITS}
+    val_masks, _ = load_masks("val")  # the benchmark's validation split is annotated: model selection only
+    frames = splits["train"].frames.shape[1]
+    modes = (p.supervision, *p.baselines)
+    with atomic_dir(OUT) as out_dir, atomic_dir(MODELS) as model_dir:
+        for mode in modes:
+            targets = training_targets(mode, splits["train"].ids, frames)
+            model = segmentation.build_model(p, a.backbone, a.dim, frames, ALIGN)
+            live = live_logger(LIVE / mode)
+
+            def on_epoch(epoch, metrics, live=live):
+                for name, value in metrics.items():
+                    live.log_metric(name, value)
+                live.next_step()
+
+            info = segmentation.train(model, splits["train"], targets, splits["val"], val_masks, p, on_epoch)
+            live.summary.update({k: v for k, v in info.items() if k != "params"})
+            live.end()
+            checkpoint.save(model_dir / f"{mode}.pt", {"model": model.state_dict(), **info})
+            (out_dir / mode).mkdir()
+            for name, split in splits.items():
+                with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, asdict(p)) as out:
+                    out.fh.attrs["supervision"] = mode
+                    for start, prob in segmentation.predict(model, split):
+                        out.add("prob", start, prob)
+            log.info("%s: best val mIoU %.4f at epoch %d", mode, info["val_miou"], info["best_epoch"] + 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("train_seg", work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The whole DAG through DVC, in a temporary git + DVC repository with tiny params."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import REPO, TINY, merge
+
+pytestmark = pytest.mark.slow
+
+SMOKE = {"data": {"synthetic": {"videos_train": 8, "videos_val": 4, "videos_test": 4}}}
+
+
+def run(cmd, cwd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "PYTHONUNBUFFERED": "1"}
+    out = subprocess.run(cmd, cwd=cwd, env=env, shell=True, capture_output=True, text=True)
+    if check and out.returncode:
+        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return out
+
+
+def ran(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proj")
+    for name in ("avs_core", "stages"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    params = merge(merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY), SMOKE)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run("git init -q -b main . && dvc init -q && git add -A && git commit -qm init", root)
+    first = run("dvc repro", root)
+    return root, first.stdout + first.stderr
+
+
+def test_repro_runs_every_stage_then_nothing(project):
+    root, log = project
+    assert ran(log) == ["synthesize", "prepare", "spectrograms", "align", "c2am", "saliency", "pamr",
+                        "affinity", "crf", "train_seg", "evaluate"]
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert {"miou", "fscore", "fscore_pooled"} <= set(metrics["test"])
+    assert {"coarse_av", "shuffled_audio", "c2am", "cam", "wsavs_eq6", "pamr", "random_walk", "crf", "seg_pseudo",
+            "avs_ws", "upper_bound_full"} <= set(metrics["methods"])
+    assert set(metrics["pseudo_masks"]) >= {"c2am", "saliency", "eq6", "pamr", "walk", "crf"}
+    again = run("dvc repro", root)
+    assert ran(again.stdout) == [] and "up to date" in again.stdout
+    assert "changed" not in run("dvc status", root).stdout
+
+
+def test_experiment_reruns_align_and_downstream_only(project):
+    root, _ = project
+    run("git add -A && git commit -qm 'first run'", root)
+    out = run("dvc exp run -S alignment.tau=0.2", root)
+    stages = ran(out.stdout)
+    assert stages[0] == "align" and "prepare" not in stages and "spectrograms" not in stages
+    assert "evaluate" in stages
+    shown = run("dvc exp show --no-pager --json", root).stdout
+    assert "test" in shown and "miou" in shown

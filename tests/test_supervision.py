@@ -1,0 +1,63 @@
+"""No ground-truth mask of the training split reaches training except in the upper-bound mode."""
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avs_core import supervision
+from avs_core.data import splits
+
+REPO = Path(__file__).resolve().parents[1]
+TRAINING_MODULES = ["avs_core/alignment.py", "avs_core/segmentation.py", "avs_core/pseudo/c2am.py",
+                    "avs_core/pseudo/saliency.py", "avs_core/pseudo/pamr_maps.py", "avs_core/pseudo/affinity.py",
+                    "avs_core/pseudo/crf_masks.py", "avs_core/pseudo/common.py"]
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("module", TRAINING_MODULES)
+def test_training_code_cannot_reach_ground_truth(module):
+    names = imported_names(REPO / module)
+    forbidden = {n for n in names if n.endswith(".load_masks") or n.startswith("avs_core.quality")
+                 or n.startswith("avs_core.evaluation")}
+    assert not forbidden, f"{module} imports ground-truth readers: {forbidden}"
+    source = (REPO / module).read_text()
+    assert '["masks"]' not in source and "'masks'" not in source
+
+
+def test_pseudo_and_none_modes_never_open_ground_truth(tmp_path, monkeypatch):
+    def forbidden(*a, **k):
+        raise AssertionError("ground truth was read")
+
+    monkeypatch.setattr(splits, "load_masks", forbidden)
+    from avs_core.store import create_h5, write_strings
+
+    with create_h5(tmp_path / "crf.h5", stage="crf") as fh:
+        write_strings(fh, "ids", ["a", "b"])
+        fh.create_dataset("mask", data=np.ones((2, 5, 4, 4), np.uint8))
+    t = supervision.training_targets("pseudo", ["a", "b"], 5, pseudo_path=tmp_path / "crf.h5")
+    assert t.masks.shape == (2, 5, 4, 4) and t.weights.sum() == 10
+    t = supervision.training_targets("none", ["a", "b"], 5)
+    assert t.masks is None and t.weights.sum() == 0
+    with pytest.raises(AssertionError, match="ground truth was read"):
+        supervision.training_targets("full", ["a", "b"], 5)
+
+
+def test_pseudo_masks_must_match_the_split(tmp_path):
+    from avs_core.store import create_h5, write_strings
+
+    with create_h5(tmp_path / "crf.h5", stage="crf") as fh:
+        write_strings(fh, "ids", ["a", "x"])
+        fh.create_dataset("mask", data=np.ones((2, 5, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="does not match"):
+        supervision.training_targets("pseudo", ["a", "b"], 5, pseudo_path=tmp_path / "crf.h5")
