@@ -17,7 +17,7 @@ from torch import nn
 
 from avs_core.config import AlignmentParams
 from avs_core.data.splits import SplitArrays
-from avs_core.engine.distributed import DistInfo, all_reduce_mean, gather_with_grad
+from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.losses.contrastive import m2icl_loss, mil_similarity
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
 from avs_core.runtime import progress
@@ -131,15 +131,13 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
             mine = slice(dist.rank * local, (dist.rank + 1) * local)
             spec = audio[batch[:, 0], batch[:, 1]][mine].to(device)
             a, vs = ddp(images[mine].to(device), spec)  # [b, D], [[b, D, h, w]]
-            a_all = gather_with_grad(a)
-            vs_all = [gather_with_grad(v) for v in vs]
-            loss = m2icl_loss(a, vs, p.tau, p.mask_drop, drop_gen, a_all, vs_all, row_offset=dist.rank * local)
+            loss = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop, drop_gen)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * dist.world).backward()  # undoes DDP's averaging: the global-batch gradient
             opt.step()
             total += float(loss.detach())
         retrieval = retrieval_top1(model, val_split, p, device)
-        metrics = {"loss": all_reduce_mean(total / max(len(batches), 1), device),
+        metrics = {"loss": total / max(len(batches), 1),
                    "val_top1_video": retrieval["video"], "val_top1_category": retrieval["category"]}
         log.info("epoch %d: loss %.4f, val audio->image top-1 %.3f (same category %.3f)", epoch + 1,
                  metrics["loss"], retrieval["video"], retrieval["category"])

@@ -273,9 +273,10 @@ class SegParams:
     fusion: Literal["tpavi", "coarse_map"] = "tpavi"
     init_from_alignment: bool = True
     width: int = 64
-    epochs: int = 6
+    epochs: int = 3
     batch_size: int = 4
-    lr: float = 5e-4
+    lr: float = 1e-4
+    head_lr_mult: float = 10.0
     weight_decay: float = 0.0
     lambda_avf: float = 0.1
     tau: float = 0.07
@@ -291,6 +292,7 @@ class SegParams:
         _require(self.batch_size >= 2, f"{prefix}.batch_size", "must be >= 2 videos (contrastive term)")
         _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
         _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+        _require(self.head_lr_mult > 0, f"{prefix}.head_lr_mult", "must be > 0")
         _require(self.lambda_avf >= 0, f"{prefix}.lambda_avf", "must be >= 0")
         _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
         _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")

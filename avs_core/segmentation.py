@@ -93,8 +93,10 @@ def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_sp
     classes = len(train_split.category_names)
     use_class = targets.mode == "none" and classes > 1 and (train_split.labels >= 0).all()
     clf = WeakClassifier(model.visual.proj[-1].proj.out_features, classes) if use_class else None
-    params = list(model.parameters()) + (list(clf.parameters()) if clf else [])
-    opt = torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
+    encoders = {id(q) for m in (model.visual, model.audio) for q in m.parameters()}
+    new = [q for q in model.parameters() if id(q) not in encoders] + (list(clf.parameters()) if clf else [])
+    opt = torch.optim.Adam([{"params": [q for q in model.parameters() if id(q) in encoders], "lr": p.lr},
+                            {"params": new, "lr": p.lr * p.head_lr_mult}], weight_decay=p.weight_decay)
     t = train_split.frames.shape[1]
     size = train_split.frames.shape[-1]
     masks = None

@@ -32,19 +32,16 @@ def init_distributed() -> DistInfo:
     return DistInfo(dist.get_rank() if world > 1 else 0, world, device)
 
 
-def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` from all processes along dim 0; gradients flow back to every source."""
+def gather_keep_local(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from all processes along dim 0; only this process's slice keeps its gradient.
+
+    Every process then computes the same global loss; scaling its backward by the world size
+    undoes DDP's gradient averaging, so the update equals the single-process one on the same
+    global batch.
+    """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(x), dim=0)
-
-
-def all_reduce_mean(value: float, device: torch.device) -> float:
-    """Mean of a Python number over processes (identity in a single process)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t.item() / dist.get_world_size())
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.detach().contiguous())
+    parts[dist.get_rank()] = x
+    return torch.cat(parts, dim=0)

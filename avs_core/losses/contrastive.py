@@ -39,43 +39,23 @@ def random_keep_mask(shape: tuple[int, int, int], drop: float, generator: torch.
     return keep.view(b, h, w)
 
 
-def infonce_rows(logits: torch.Tensor, row_offset: int = 0) -> torch.Tensor:
-    """Cross-entropy of each row against its positive column.
-
-    ``logits`` is ``[b, B]``: rows are local samples, columns the (global) batch; the positive of
-    row i is column ``row_offset + i``.
-    """
-    b = logits.shape[0]
-    target = torch.arange(row_offset, row_offset + b, device=logits.device)
-    return F.cross_entropy(logits, target)
-
-
 def m2icl_loss(audio: torch.Tensor, visual: list[torch.Tensor], tau: float, mask_drop: float = 0.0,
-               generator: torch.Generator | None = None,
-               audio_all: torch.Tensor | None = None, visual_all: list[torch.Tensor] | None = None,
-               row_offset: int = 0) -> torch.Tensor:
+               generator: torch.Generator | None = None) -> torch.Tensor:
     """WS-AVS Eq. 5 (summed over scales), with USPL's mask augmentation.
 
     Args:
-        audio: ``[B, D]`` local audio embeddings.
-        visual: per scale ``[B, D, H_s, W_s]`` local visual maps.
+        audio: ``[B, D]`` audio embeddings.
+        visual: per scale ``[B, D, H_s, W_s]`` visual maps.
         tau: temperature (> 0).
         mask_drop: fraction of locations dropped per image (0 disables).
-        audio_all, visual_all: the global batch gathered over processes (defaults to the local one);
-            the local samples sit at rows ``row_offset .. row_offset + B``.
 
     Returns:
-        scalar: mean over local samples of L_a->v + L_v->a, summed over scales.
+        scalar: mean over the batch of L_a->v + L_v->a, summed over scales.
     """
-    audio_all = audio if audio_all is None else audio_all
-    visual_all = visual if visual_all is None else visual_all
+    target = torch.arange(audio.shape[0], device=audio.device)
     total = audio.new_zeros(())
-    for v_local, v_all in zip(visual, visual_all):
-        keep_all = None
-        if mask_drop > 0:
-            keep_all = random_keep_mask((v_all.shape[0], *v_all.shape[2:]), mask_drop, generator, v_all.device)
-        keep_local = None if keep_all is None else keep_all[row_offset:row_offset + audio.shape[0]]
-        a2v = mil_similarity(audio, v_all, keep_all) / tau  # [b, B]
-        v2a = mil_similarity(audio_all, v_local, keep_local).t() / tau  # [b, B]
-        total = total + infonce_rows(a2v, row_offset) + infonce_rows(v2a, row_offset)
+    for v in visual:
+        keep = random_keep_mask((v.shape[0], *v.shape[2:]), mask_drop, generator, v.device) if mask_drop > 0 else None
+        logits = mil_similarity(audio, v, keep) / tau  # [B_audio, B_image]
+        total = total + F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
     return total
