@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import AlignmentParams
+from avs_core.config import AlignmentParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.losses.contrastive import m2icl_loss, mil_similarity
@@ -104,6 +104,7 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
           dist: DistInfo, on_epoch=None, start: dict | None = None) -> None:
     """Plain training loop. ``on_epoch(epoch, metrics, state_dict)`` is called on every process
     after each epoch (logging and resume checkpoints are the caller's business)."""
+    require_batch_fits("alignment.batch_size", p.batch_size, len(train_split), "videos")
     device = dist.device
     model.to(device)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model

@@ -32,6 +32,11 @@ def _require(cond: bool, key: str, message: str) -> None:
         raise ParamError(key, message)
 
 
+def require_batch_fits(key: str, batch_size: int, available: int, what: str) -> None:
+    """For data whose size is known only at run time (a real dataset): fail naming the key."""
+    _require(batch_size <= available, key, f"{batch_size} is larger than the training split ({available} {what})")
+
+
 @dataclass(frozen=True)
 class SyntheticParams:
     """Size and difficulty of the embedded synthetic dataset (see ``avs_core.data.synthetic``)."""

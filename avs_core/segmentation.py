@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import SegParams
+from avs_core.config import SegParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.checkpoint import load
 from avs_core.losses.contrastive import m2icl_loss
@@ -90,6 +90,7 @@ def val_miou(model: AVSegmenter, split: SplitArrays, masks: np.ndarray) -> float
 def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_split: SplitArrays,
           val_masks: np.ndarray, p: SegParams, on_epoch=None) -> dict:
     """Plain loop; returns the best-on-validation state dict (and its epoch / mIoU)."""
+    require_batch_fits("seg.batch_size", p.batch_size, len(train_split), "videos")
     classes = len(train_split.category_names)
     use_class = targets.mode == "none" and classes > 1 and (train_split.labels >= 0).all()
     clf = WeakClassifier(model.visual.proj[-1].proj.out_features, classes) if use_class else None

@@ -45,7 +45,8 @@ def work(params: Params) -> None:
             f"{k},{s['miou']:.6f}\n" for k, s in sorted(details.get("per_frame_index", {}).items())))
         atomic_write_json(tmp / "details.json", {"table": table, **details})
         n = params.eval.qualitative_videos
-        render("test", None, n, n, tmp / "qualitative")
+        for split in ("test", "train"):  # test: predictions; train: the pseudo-mask chain on annotated frames
+            render(split, None, n, n, tmp / "qualitative")
     atomic_write_json(METRICS, metrics)
     print("\nTest split, " + params.data.subset + ", " + params.data.source + ":\n\n" + md, file=sys.stderr)
 

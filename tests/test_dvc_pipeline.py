@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import layouts
 from tests.helpers import REPO, TINY, merge
 
 pytestmark = pytest.mark.slow
@@ -107,3 +108,17 @@ def test_param_change_marks_exactly_its_stages(project, key, value, expected):
     changed = {stage for stage, entries in status.items()
                if any("changed deps" in e and "params.yaml" in e["changed deps"] for e in entries if isinstance(e, dict))}
     assert changed == expected
+
+
+def test_official_layout_and_ms3_run_through_the_same_dag(project):
+    root, _ = project
+    layouts.write_s4(root / "fixture")  # 2 train, 1 val, 1 test video in the official S4 layout
+    out = run("dvc exp run -S data.source=avsbench -S data.subset=s4 -S data.root=fixture -S alignment.batch_size=2", root)
+    assert "synthesize" not in ran(out.stdout) and "prepare" in ran(out.stdout)
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert metrics["test"]["source"] == "avsbench" and metrics["methods"]["seg_pseudo"]["miou"] >= 0
+    out = run("dvc exp run -S data.source=synthetic -S data.root=data/avsbench_synthetic -S data.subset=ms3 "
+              "-S alignment.batch_size=4", root)
+    assert "synthesize" in ran(out.stdout) and "evaluate" in ran(out.stdout)
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert metrics["test"]["subset"] == "ms3" and "cam" not in metrics["methods"]  # MS3 has no categories

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import TrainingParams
+from avs_core.config import TrainingParams, require_batch_fits
 from avs_core.data.splits import PREPARED_DIR
 from avs_core.models.encoders import normalize_images
 from avs_core.runtime import progress
@@ -89,6 +89,7 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
         p: TrainingParams, seed: int, desc: str) -> list[float]:
     """Plain Adam loop over frames (and aligned per-frame targets). Returns the mean loss per epoch."""
+    require_batch_fits(f"{desc}.train.batch_size", p.batch_size, len(frames), "frames")
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay)
     history = []
     for epoch in range(p.epochs):

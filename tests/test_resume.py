@@ -1,0 +1,39 @@
+"""An interrupted alignment run resumes from its last epoch and ends exactly where an uninterrupted one does."""
+import copy
+import json
+
+import torch
+
+from avs_core import alignment
+from avs_core.config import AlignmentParams
+from avs_core.engine.checkpoint import Resumer
+from avs_core.engine.distributed import DistInfo
+from tests.ddp_align_worker import split
+
+P = AlignmentParams(dim=16, image_size=32, epochs=2, batch_size=4, lr=1e-3, mask_drop=0.3, proj_dropout=0.2)
+ONE = DistInfo(0, 1, torch.device("cpu"))
+
+
+def test_resume_matches_uninterrupted(tmp_path):
+    train, val = split(8, 0), split(4, 1)
+    torch.manual_seed(0)
+    full = alignment.AlignModel(P)
+    states = []
+    alignment.train(full, train, val, P, ONE, lambda e, m, s: states.append(copy.deepcopy(s)))
+    resumer = Resumer(tmp_path / "r.pt", json.dumps({"p": 1}), enabled=True)
+    resumer.keep(states[0])  # as if the run died during epoch 2
+    start = resumer.restore()
+    assert start is not None and start["epoch"] == 0
+    torch.manual_seed(123)  # a different init: everything must come from the checkpoint
+    resumed = alignment.AlignModel(P)
+    alignment.train(resumed, train, val, P, ONE, None, start)
+    for key, value in full.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+    resumer.finish()
+    assert not (tmp_path / "r.pt").exists()
+
+
+def test_resume_ignores_state_of_other_params(tmp_path):
+    Resumer(tmp_path / "r.pt", "a", enabled=True).keep({"epoch": 0})
+    assert Resumer(tmp_path / "r.pt", "b", enabled=True).restore() is None
+    assert Resumer(tmp_path / "r.pt", "a", enabled=False).restore() is None
