@@ -41,8 +41,8 @@ def require_batch_fits(key: str, batch_size: int, available: int, what: str) -> 
 class SyntheticParams:
     """Size and difficulty of the embedded synthetic dataset (see ``avs_core.data.synthetic``)."""
 
-    videos_train: int = 48
-    videos_val: int = 12
+    videos_train: int = 96
+    videos_val: int = 16
     videos_test: int = 16
     frame_size: int = 224
     seconds: int = 5
