@@ -21,6 +21,7 @@ from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.losses.contrastive import m2icl_loss, mil_similarity
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
 from avs_core.runtime import progress
+from avs_core.store import create_h5, write_strings
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +196,6 @@ def write_maps(model: AlignModel, splits: dict[str, SplitArrays], p: AlignmentPa
     File layout: ``ids`` [V]; ``fused`` / ``fused_shuffled`` [V, T, S, S] float32 in [-1, 1];
     ``scale{s}`` [V, T, h_s, w_s] float32 at the stage's native resolution (upsample bilinearly).
     """
-    from avs_core.store import create_h5, write_strings
-
     for name, split in splits.items():
         order = shuffled_audio_order(len(split), split.labels, p.seed)
         with create_h5(out_dir / f"{name}.h5", stage="align", split=name, **attrs) as fh:

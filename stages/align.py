@@ -8,7 +8,6 @@ from pathlib import Path
 
 from avs_core import alignment
 from avs_core.config import Params
-from avs_core.data.records import SPLITS
 from avs_core.data.splits import load_split
 from avs_core.engine import checkpoint
 from avs_core.engine.distributed import init_distributed

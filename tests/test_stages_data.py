@@ -5,7 +5,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from avs_core.store import read_strings
 from stages import prepare, spectrograms, synthesize
