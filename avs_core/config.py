@@ -284,6 +284,7 @@ class SegParams:
     head_lr_mult: float = 10.0
     weight_decay: float = 0.0
     lambda_avf: float = 0.1
+    balanced_bce: bool = True
     tau: float = 0.07
     augment: bool = True
     seed: int = 0

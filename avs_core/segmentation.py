@@ -125,7 +125,13 @@ def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_sp
                 if flip is not None:
                     target = torch.where(flip.view(-1, 1, 1, 1), target.flip(-1), target)
                 w = weights[vids]
-                per_frame = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=(2, 3))
+                pos_weight = None
+                if p.balanced_bce:  # the uninformed optimum becomes logit 0 instead of the fg prior
+                    pos = (target * w[..., None, None]).sum()
+                    neg = ((1 - target) * w[..., None, None]).sum()
+                    pos_weight = (neg / pos.clamp_min(1.0)).clamp(1.0, 100.0)
+                per_frame = F.binary_cross_entropy_with_logits(logits, target, reduction="none",
+                                                               pos_weight=pos_weight).mean(dim=(2, 3))
                 loss = loss + (per_frame * w).sum() / w.sum().clamp_min(1)
             if clf is not None:
                 loss = loss + F.cross_entropy(clf(out["logits"], out["visual"][-1]), labels[vids].repeat_interleave(t))
