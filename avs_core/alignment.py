@@ -20,8 +20,8 @@ from avs_core.data.splits import SplitArrays
 from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.losses.contrastive import m2icl_loss, mil_similarity
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
-from avs_core.runtime import progress
-from avs_core.store import create_h5, write_strings
+from avs_core.runtime import progress, require_finite_loss
+from avs_core.store import create_h5, require_finite, write_strings
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
             opt.zero_grad(set_to_none=True)
             (loss * dist.world).backward()  # undoes DDP's averaging: the global-batch gradient
             opt.step()
-            total += float(loss.detach())
+            total += require_finite_loss(float(loss.detach()), f"align epoch {epoch + 1}", "alignment.lr")
         retrieval = retrieval_top1(model, val_split, p, device)
         metrics = {"loss": total / max(len(batches), 1),
                    "val_top1_video": retrieval["video"], "val_top1_category": retrieval["category"]}
@@ -208,6 +208,9 @@ def write_maps(model: AlignModel, splits: dict[str, SplitArrays], p: AlignmentPa
             chunks = zip(coarse_maps(model, split, p, out_size, device), coarse_maps(model, split, p, out_size, device, order))
             for (start, per_scale, own), (_, _, other) in progress(chunks, desc=f"coarse maps {name}"):
                 stop = start + len(own)
+                for key, values in (("fused", own), ("fused_shuffled", other)):
+                    require_finite(values, split.ids[start:stop], f"coarse maps '{key}' ({name})",
+                                   "the alignment model diverged: see reports/align, lower alignment.lr")
                 fused[start:stop], shuffled[start:stop] = own, other
                 for s, m in zip(p.scales, per_scale):
                     if s not in scale_ds:

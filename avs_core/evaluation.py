@@ -25,7 +25,7 @@ import torch
 from avs_core import metrics
 from avs_core.data.splits import PREPARED_DIR, load_masks
 from avs_core.maps import prob_to_logits, resize_maps, score_maps, to_probability
-from avs_core.store import open_h5, read_strings
+from avs_core.store import StoreError, open_h5, read_strings, require_finite
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,10 @@ def _load(method: Method, split: str, ids: list[str]) -> np.ndarray | None:
         if method.key not in f:
             return None
         if read_strings(f["ids"]) != ids:
-            raise ValueError(f"{path} lists other videos than the prepared {split} split; re-run `dvc repro`")
-        return f[method.key][()]
+            raise StoreError(f"{path} lists other videos than the prepared {split} split; re-run `dvc repro`")
+        maps = f[method.key][()]
+    require_finite(maps, ids, f"'{method.key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
+    return maps
 
 
 def evaluate(split: str, batch_frames: int, headline: str) -> dict:

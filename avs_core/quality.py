@@ -9,7 +9,7 @@ import numpy as np
 
 from avs_core.data.splits import PREPARED_DIR, load_masks
 from avs_core.maps import Rule, score_maps
-from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings
+from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings, require_finite
 
 
 def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
@@ -25,6 +25,7 @@ def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
             if read_strings(f["ids"]) != read_strings(g["ids"]):
                 raise StoreError(f"{maps_path} and the prepared {split} split list different videos; re-run `dvc repro`")
         maps = f[key][()]
+        require_finite(maps, read_strings(f["ids"]), f"'{key}' of {maps_path}", "re-run the stage that writes it")
     return score_maps(maps[annotated], masks[annotated].astype(np.float32), rule)
 
 

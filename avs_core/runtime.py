@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import sys
@@ -12,6 +13,18 @@ import torch
 from tqdm import tqdm
 
 T = TypeVar("T")
+
+
+class DivergedError(RuntimeError):
+    """A training loss became NaN or inf."""
+
+
+def require_finite_loss(value: float, where: str, lr_key: str) -> float:
+    """Stop a training loop at the first non-finite loss instead of writing NaN weights and maps."""
+    if not math.isfinite(value):
+        raise DivergedError(f"{where}: the loss became {value}; training diverged and nothing was written "
+                            f"(lower {lr_key}, or check the inputs with `avs inspect`)")
+    return value
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -27,7 +27,7 @@ from avs_core.engine.checkpoint import load
 from avs_core.losses.contrastive import m2icl_loss
 from avs_core.models.encoders import normalize_images
 from avs_core.models.segmentation import AVSegmenter
-from avs_core.runtime import progress
+from avs_core.runtime import progress, require_finite_loss
 from avs_core.supervision import Targets
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_sp
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach())
+            total += require_finite_loss(float(loss.detach()), f"train_seg[{targets.mode}] epoch {epoch + 1}", "seg.lr")
         score = val_miou(model, val_split, val_masks)
         metrics = {"loss": total / max(len(batches), 1), "val_miou": score}
         log.info("train_seg[%s] epoch %d: loss %.4f, val mIoU %.4f", targets.mode, epoch + 1, metrics["loss"], score)

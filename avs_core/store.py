@@ -26,6 +26,23 @@ class StoreError(RuntimeError):
     """An HDF5 input is missing, unreadable or not what the stage expects."""
 
 
+def require_finite(values: np.ndarray, ids: list[str], what: str, hint: str) -> None:
+    """Refuse to store NaN or inf: name the videos whose rows (axis 0 of ``values``) hold them.
+
+    Args:
+        values: ``[n, ...]`` array about to be written, row i belonging to video ``ids[i]``.
+        what: the dataset and file, e.g. ``"'pamr' of data/pseudo/pamr/train.h5"``.
+        hint: what the user should do (which upstream output or param to look at).
+    """
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    bad_rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad_rows.any():
+        bad = [ids[i] for i in np.flatnonzero(bad_rows)]
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise StoreError(f"NaN or inf in {what} for video(s) {shown}; nothing was written ({hint})")
+
+
 def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 from avs_core.config import ParamError, Params, load_params
 from avs_core.data.records import DataError
-from avs_core.runtime import seed_everything, setup_logging
+from avs_core.runtime import DivergedError, seed_everything, setup_logging
 from avs_core.store import StoreError
 
 EXIT_BAD_INPUT = 2
@@ -31,7 +31,7 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
         work(params)
         log.info("done in %.1f s", time.perf_counter() - t0)
         return 0
-    except (ParamError, DataError, StoreError) as exc:
+    except (ParamError, DataError, StoreError, DivergedError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
     except OSError as exc:  # disk full, read-only output folder, ...

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,39 @@ def test_repro_runs_every_stage_then_nothing(project):
     assert "changed" not in run("dvc status", root).stdout
 
 
+def test_forced_rerun_writes_identical_bytes(project):
+    """Same seed, same inputs: every stage, the training ones included, writes the same bytes again,
+    so an upstream re-run whose output did not change lets DVC skip what follows."""
+    root, _ = project
+    before = (root / "dvc.lock").read_text()
+    out = run("dvc repro -f", root)
+    assert len(ran(out.stdout)) == 11
+    after = (root / "dvc.lock").read_text()
+    changed = [a for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+    assert after == before, f"outputs changed on a forced re-run: {changed[:10]}"
+
+
+def experiments(root) -> dict[str, dict]:
+    """``dvc exp show --json`` flattened to ``{experiment name: {"params": ..., "metrics": ...}}``."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            data = node.get("data")
+            if node.get("name") and isinstance(data, dict) and "params" in data:
+                found[node["name"]] = {"params": data["params"]["params.yaml"]["data"],
+                                       "metrics": (data.get("metrics") or {}).get("reports/metrics.json", {}).get("data", {}),
+                                       "status": data.get("status")}
+            for value in node.values():
+                walk(value)
+
+    walk(json.loads(run("dvc exp show --no-pager --json", root).stdout))
+    return found
+
+
 def test_experiment_reruns_align_and_downstream_only(project):
     root, _ = project
     run("git add -A && git commit -qm 'first run'", root)
@@ -69,6 +103,45 @@ def test_experiment_reruns_align_and_downstream_only(project):
     assert "evaluate" in stages
     shown = run("dvc exp show --no-pager --json", root).stdout
     assert "test" in shown and "miou" in shown
+
+
+def test_metrics_diff_and_exp_apply(project):
+    root, _ = project
+    # the workspace holds the tau=0.2 experiment, HEAD the baseline run
+    head = json.loads(run("git show HEAD:reports/metrics.json", root).stdout)
+    current = json.loads((root / "reports/metrics.json").read_text())
+    diff = json.loads(run("dvc metrics diff --all --json", root).stdout)["reports/metrics.json"]
+    assert diff["test.miou"]["old"] == pytest.approx(head["test"]["miou"])
+    assert diff["test.miou"]["new"] == pytest.approx(current["test"]["miou"])
+    tau_exps = [name for name, e in experiments(root).items() if e["params"]["alignment"]["tau"] == 0.2]
+    assert len(tau_exps) == 1
+    run("git reset -q --hard && dvc checkout -q -f", root)  # back to the baseline
+    assert yaml.safe_load((root / "params.yaml").read_text())["alignment"]["tau"] != 0.2
+    run(f"dvc exp apply {tau_exps[0]}", root)
+    assert yaml.safe_load((root / "params.yaml").read_text())["alignment"]["tau"] == 0.2
+    assert json.loads((root / "reports/metrics.json").read_text()) == current
+    assert "changed" not in run("dvc status", root).stdout  # outputs restored from the cache too
+    run("git reset -q --hard && dvc checkout -q -f", root)
+
+
+def test_queued_sweep_runs_with_one_worker(project):
+    root, _ = project
+    run("dvc exp run --queue -S 'crf.iters=3,4'", root)
+    run("dvc queue start -j 1", root)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run("dvc queue status", root).stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"queue did not finish:\n{status}")
+    assert "Failed" not in status, status + run("dvc queue logs $(dvc exp ls --name-only | tail -1)", root, False).stdout
+    swept = {e["params"]["crf"]["iters"]: e for e in experiments(root).values()}
+    assert {3, 4} <= set(swept)
+    for iters in (3, 4):
+        assert swept[iters]["metrics"]["test"]["miou"] >= 0
+    assert "changed" not in run("dvc status", root).stdout  # the queue ran elsewhere; workspace untouched
 
 
 SECTION_CHANGES = [  # (key, new value, stages that must see it as changed)

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from avs_core.config import TrainingParams, require_batch_fits
 from avs_core.data.splits import PREPARED_DIR
 from avs_core.models.encoders import normalize_images
-from avs_core.runtime import progress
-from avs_core.store import create_h5, open_h5, read_strings, write_strings
+from avs_core.runtime import progress, require_finite_loss
+from avs_core.store import create_h5, open_h5, read_strings, require_finite, write_strings
 
 log = logging.getLogger(__name__)
 CHUNK_VIDEOS = 16
@@ -42,12 +42,20 @@ def train_frames(split: str = "train") -> np.ndarray:
 
 
 class MapWriter:
-    """Writes ``[V, T, ...]`` datasets chunk by chunk into one map file per split."""
+    """Writes ``[V, T, ...]`` datasets chunk by chunk into one map file per split.
 
-    def __init__(self, fh: h5py.File, num_videos: int):
-        self.fh, self.num_videos = fh, num_videos
+    Float maps must be finite: a NaN (a diverged net, a broken upstream map) stops the stage with
+    the video ids instead of flowing silently into the pseudo masks and metrics.
+    """
+
+    def __init__(self, fh: h5py.File, ids: list[str], where: str):
+        self.fh, self.ids, self.where = fh, ids, where
+        self.num_videos = len(ids)
 
     def add(self, name: str, start: int, values: np.ndarray) -> None:
+        require_finite(values, self.ids[start:start + len(values)], f"'{name}' of {self.where}",
+                       "check the upstream maps with `avs inspect` and the training loss in reports/; "
+                       "a lower learning rate usually fixes a diverged net")
         if name not in self.fh:
             shape = (self.num_videos, *values.shape[1:])
             self.fh.create_dataset(name, shape=shape, dtype=values.dtype, chunks=(1, *values.shape[1:]),
@@ -60,14 +68,17 @@ def map_file(path: Path, stage: str, split: str, params: dict) -> Iterator[MapWr
     ids = split_ids(split)
     with create_h5(path, stage=stage, params=params, split=split) as fh:
         write_strings(fh, "ids", ids)
-        yield MapWriter(fh, len(ids))
+        yield MapWriter(fh, ids, f"{stage} output {path.name} ({split})")
 
 
 def read_maps(path: Path, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
     with open_h5(path) as f:
         if key not in f:
-            raise KeyError(f"{path} has no dataset '{key}' (has {sorted(f)}); re-run the stage that writes it")
-        return f[key][start:stop]
+            raise StoreError(f"{path} has no dataset '{key}' (has {sorted(f)}); re-run the stage that writes it")
+        values = f[key][start:stop]
+        ids = read_strings(f["ids"])[start:stop]
+    require_finite(values, ids, f"'{key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
+    return values
 
 
 def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -107,7 +118,7 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach())
+            total += require_finite_loss(float(loss.detach()), f"{desc} epoch {epoch + 1}", f"{desc}.train.lr")
         history.append(total / max(len(batches), 1))
         log.info("%s epoch %d: loss %.4f", desc, epoch + 1, history[-1])
     return history
