@@ -10,7 +10,8 @@ from dvclive import Live
 def live_logger(directory: str | Path) -> Live:
     """A fresh DVCLive logger writing ``metrics.json`` and ``plots/metrics/*.tsv`` under ``directory``.
 
-    The directory is a stage output; it is emptied first so a re-run does not append to stale curves.
+    The directory is (part of) a stage output, written inside the stage's ``atomic_dir``; it is
+    emptied first so a re-run does not append to stale curves.
     """
     shutil.rmtree(directory, ignore_errors=True)
     return Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None)

@@ -1,6 +1,7 @@
 """Stage ``align``: contrastive audio-visual pretraining and coarse sounding maps (``data/align``)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import asdict, replace
@@ -31,32 +32,34 @@ def work(params: Params) -> None:
     model = alignment.AlignModel(p)
     fingerprint = json.dumps(asdict(replace(p, resume=False)), sort_keys=True)
     resumer = checkpoint.Resumer(RESUME, fingerprint, p.resume)
-    live = live_logger(LIVE_DIR) if dist.is_main else None
+    # the DVCLive folder appears with the other outputs, not epoch by epoch (no partial output)
+    with atomic_dir(LIVE_DIR) if dist.is_main else contextlib.nullcontext() as live_dir:
+        live = live_logger(live_dir) if dist.is_main else None
 
-    def on_epoch(epoch, metrics, state):
-        if dist.is_main:
-            for name, value in metrics.items():
-                live.log_metric(f"train/{name}", value)
-            live.next_step()
-            resumer.keep(state)
+        def on_epoch(epoch, metrics, state):
+            if dist.is_main:
+                for name, value in metrics.items():
+                    live.log_metric(f"train/{name}", value)
+                live.next_step()
+                resumer.keep(state)
 
-    alignment.train(model, train_split, val_split, p, dist, on_epoch, resumer.restore())
-    if not dist.is_main:
-        return
-    checkpoint.save(CHECKPOINT, {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
-                                 "params": asdict(p)})
-    splits = {"train": train_split, "val": val_split, "test": load_split("test", p.audio_window)}
-    with atomic_dir(MAPS_DIR) as tmp:
-        alignment.write_maps(model, splits, p, params.data.image_size, tmp, dist.device,
-                             {"params_json": fingerprint})
-    summary = {}
-    for name, key, rule in (("coarse_av", "fused", "minmax"), ("coarse_av_median", "fused", "median"),
-                            ("shuffled_audio", "fused_shuffled", "minmax"),
-                            ("shuffled_audio_median", "fused_shuffled", "median")):
-        summary[name] = score_stored_maps(MAPS_DIR / "test.h5", key, "test", rule)
-        log.info("test %-22s mIoU %.4f  F %.4f", name, summary[name]["miou"], summary[name]["fscore"])
-    live.summary["test"] = summary
-    live.end()
+        alignment.train(model, train_split, val_split, p, dist, on_epoch, resumer.restore())
+        if not dist.is_main:
+            return
+        checkpoint.save(CHECKPOINT, {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
+                                     "params": asdict(p)})
+        splits = {"train": train_split, "val": val_split, "test": load_split("test", p.audio_window)}
+        with atomic_dir(MAPS_DIR) as tmp:
+            alignment.write_maps(model, splits, p, params.data.image_size, tmp, dist.device,
+                                 {"params_json": fingerprint})
+        summary = {}
+        for name, key, rule in (("coarse_av", "fused", "minmax"), ("coarse_av_median", "fused", "median"),
+                                ("shuffled_audio", "fused_shuffled", "minmax"),
+                                ("shuffled_audio_median", "fused_shuffled", "median")):
+            summary[name] = score_stored_maps(MAPS_DIR / "test.h5", key, "test", rule)
+            log.info("test %-22s mIoU %.4f  F %.4f", name, summary[name]["miou"], summary[name]["fscore"])
+        live.summary["test"] = summary
+        live.end()
     resumer.finish()
 
 

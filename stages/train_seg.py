@@ -29,11 +29,11 @@ def work(params: Params) -> None:
     val_masks, _ = load_masks("val")  # the benchmark's validation split is annotated: model selection only
     frames = splits["train"].frames.shape[1]
     modes = (p.supervision, *p.baselines)
-    with atomic_dir(OUT) as out_dir, atomic_dir(MODELS) as model_dir:
+    with atomic_dir(OUT) as out_dir, atomic_dir(MODELS) as model_dir, atomic_dir(LIVE) as live_dir:
         for mode in modes:
             targets = training_targets(mode, splits["train"].ids, frames)
             model = segmentation.build_model(p, a.backbone, a.dim, frames, ALIGN)
-            live = live_logger(LIVE / mode)
+            live = live_logger(live_dir / mode)
 
             def on_epoch(epoch, metrics, live=live):
                 for name, value in metrics.items():

@@ -80,3 +80,30 @@ def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="No space left"):
         atomic_write_json(tmp_path / "m.json", {"a": 1})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_map_writer_refuses_nan_and_names_the_video(tmp_path):
+    from avs_core.pseudo.common import MapWriter
+
+    with pytest.raises(StoreError, match=r"NaN or inf in 'walk' .* video\(s\) v2"):
+        with create_h5(tmp_path / "m.h5", stage="t") as fh:
+            writer = MapWriter(fh, ["v0", "v1", "v2", "v3"], "t output m.h5")
+            values = np.zeros((2, 5, 4, 4), np.float32)
+            writer.add("walk", 0, values)
+            values[0, 3, 1, 1] = np.inf
+            writer.add("walk", 2, values)
+    assert not list(tmp_path.iterdir())
+
+
+def test_diverged_loss_stops_training():
+    import torch
+
+    from avs_core.config import TrainingParams
+    from avs_core.pseudo.common import fit
+    from avs_core.runtime import DivergedError
+
+    model = torch.nn.Conv2d(3, 1, 1)
+    frames = np.zeros((8, 3, 8, 8), np.uint8)
+    with pytest.raises(DivergedError, match=r"demo epoch 1: the loss became nan.*demo.train.lr"):
+        fit(model, frames, None, lambda m, x, t: m(x).mean() * float("nan"), TrainingParams(epochs=1, batch_size=4),
+            0, "demo")
