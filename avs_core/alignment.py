@@ -107,8 +107,7 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
     after each epoch (logging and resume checkpoints are the caller's business)."""
     require_batch_fits("alignment.batch_size", p.batch_size, len(train_split), "videos")
     device = dist.device
-    model.to(device)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model
+    ddp = dist.prepare(model)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     first = 0
     if start is not None:
@@ -116,9 +115,6 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
         opt.load_state_dict(start["optimizer"])
         torch.set_rng_state(start["torch_rng"])
         first = start["epoch"] + 1
-    if p.batch_size % dist.world:
-        raise ValueError(f"alignment.batch_size={p.batch_size} is not divisible by {dist.world} processes")
-    local = p.batch_size // dist.world
     frames = torch.from_numpy(train_split.frames)
     audio = torch.from_numpy(train_split.audio)
     for epoch in range(first, p.epochs):
@@ -130,9 +126,11 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
         for batch in progress(batches, desc=f"align epoch {epoch + 1}/{p.epochs}"):
             # every process draws the same augmentation stream and keeps its own slice
             images = augment(frames[batch[:, 0], batch[:, 1]], p.image_size, gen, p.augment)
-            mine = slice(dist.rank * local, (dist.rank + 1) * local)
-            spec = audio[batch[:, 0], batch[:, 1]][mine].to(device)
-            a, vs = ddp(images[mine].to(device), spec)  # [b, D], [[b, D, h, w]]
+            mine = dist.local(np.arange(len(batch)), "alignment.batch_size")
+            spec = audio[batch[mine, 0], batch[mine, 1]].to(device)
+            with dist.autocast():
+                a, vs = ddp(dist.inputs(images[mine]), spec)  # [b, D], [[b, D, h, w]]
+            a, vs = a.float(), [v.float() for v in vs]
             loss = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop, drop_gen)
             opt.zero_grad(set_to_none=True)
             (loss * dist.world).backward()  # undoes DDP's averaging: the global-batch gradient

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import yaml
 
-
 SYNTHETIC_ROOT = "data/avsbench_synthetic"  # where the ``synthesize`` stage writes
 
 
@@ -317,6 +316,20 @@ class EvalParams:
 
 
 @dataclass(frozen=True)
+class ComputeParams:
+    """How the stages use the machine (stage ``cmd``s read ``nproc`` through ``stages.launch``)."""
+
+    nproc: int = 1
+    amp: bool = True
+    channels_last: bool = True
+    map_workers: int = 1
+
+    def validate(self, prefix: str) -> None:
+        _require(1 <= self.nproc <= 64, f"{prefix}.nproc", "must be in 1..64 (processes per training stage)")
+        _require(self.map_workers >= 0, f"{prefix}.map_workers", "must be >= 0 (0 = one per core)")
+
+
+@dataclass(frozen=True)
 class BaseParams:
     """Settings shared by every stage."""
 
@@ -339,10 +352,16 @@ class Params:
     crf: CRFParams = field(default_factory=CRFParams)
     seg: SegParams = field(default_factory=SegParams)
     eval: EvalParams = field(default_factory=EvalParams)
+    compute: ComputeParams = field(default_factory=ComputeParams)
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
+        n = self.compute.nproc
+        for key, batch in (("alignment.batch_size", self.alignment.batch_size), ("seg.batch_size", self.seg.batch_size),
+                           *((f"{s}.train.batch_size", getattr(self, s).train.batch_size)
+                             for s in ("c2am", "saliency", "affinity"))):
+            _require(batch % n == 0, key, f"{batch} is not divisible by compute.nproc={n} (each process takes an equal share)")
         _require(self.alignment.image_size <= self.data.image_size, "alignment.image_size",
                  f"{self.alignment.image_size} exceeds data.image_size={self.data.image_size}")
         if self.data.source == "synthetic":

@@ -21,9 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from avs_core.maps import minmax, resize_maps, to_probability
+from avs_core.maps import minmax, prob_to_logits, resize_maps, to_probability
 from avs_core.metrics import frame_iou
-from avs_core.maps import prob_to_logits
 from avs_core.store import atomic_write_text, open_h5, read_strings
 
 # (column title, file pattern, dataset, rule)

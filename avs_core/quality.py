@@ -9,7 +9,13 @@ import numpy as np
 
 from avs_core.data.splits import PREPARED_DIR, load_masks
 from avs_core.maps import Rule, score_maps
-from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings, require_finite
+from avs_core.store import (
+    StoreError,
+    atomic_write_json,
+    open_h5,
+    read_strings,
+    require_finite,
+)
 
 
 def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,

@@ -24,6 +24,7 @@ from torch import nn
 from avs_core.config import SegParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.checkpoint import load
+from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.losses.contrastive import m2icl_loss
 from avs_core.models.encoders import normalize_images
 from avs_core.models.segmentation import AVSegmenter
@@ -65,21 +66,23 @@ class WeakClassifier(nn.Module):
 
 
 @torch.no_grad()
-def predict(model: AVSegmenter, split: SplitArrays, batch_videos: int = 4):
-    """Yield ``(start, prob [n, T, S, S] float32)`` over a split."""
+def predict(model: AVSegmenter, split: SplitArrays, batch_videos: int = 4, dist: DistInfo = SINGLE):
+    """Yield ``(start, prob [n, T, S, S] float32)`` over a split (computed on ``dist.device``)."""
     model.eval()
     for start in range(0, len(split), batch_videos):
         vids = np.arange(start, min(start + batch_videos, len(split)))
         images, spec = _batch(split, vids, None)
-        prob = torch.sigmoid(model(images, spec)["logits"])[:, 0]
+        with dist.autocast():
+            logits = model(dist.inputs(images), spec.to(dist.device))["logits"]
+        prob = torch.sigmoid(logits.float())[:, 0].cpu()
         yield start, prob.view(len(vids), -1, *prob.shape[-2:]).numpy()
 
 
-def val_miou(model: AVSegmenter, split: SplitArrays, masks: np.ndarray) -> float:
+def val_miou(model: AVSegmenter, split: SplitArrays, masks: np.ndarray, dist: DistInfo = SINGLE) -> float:
     """Validation mIoU against the validation split's ground truth (annotated frames)."""
     from avs_core.metrics import miou
 
-    probs = np.concatenate([p for _, p in predict(model, split)])
+    probs = np.concatenate([p for _, p in predict(model, split, dist=dist)])
     logits = torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6))
     logits = F.interpolate(logits.flatten(0, 1)[:, None], size=masks.shape[-2:], mode="bilinear",
                            align_corners=False)[:, 0]
@@ -88,12 +91,19 @@ def val_miou(model: AVSegmenter, split: SplitArrays, masks: np.ndarray) -> float
 
 
 def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_split: SplitArrays,
-          val_masks: np.ndarray, p: SegParams, on_epoch=None) -> dict:
-    """Plain loop; returns the best-on-validation state dict (and its epoch / mIoU)."""
+          val_masks: np.ndarray, p: SegParams, on_epoch=None, dist: DistInfo = SINGLE) -> dict:
+    """Plain loop; returns the best-on-validation state dict (and its epoch / mIoU).
+
+    Under torchrun each process takes its share of the videos of every batch. The per-frame terms
+    are means over that share (DDP averages them); the L_avf term contrasts the whole batch, so it
+    is gathered and its backward scaled by the world size (see ``gather_keep_local``).
+    """
     require_batch_fits("seg.batch_size", p.batch_size, len(train_split), "videos")
     classes = len(train_split.category_names)
     use_class = targets.mode == "none" and classes > 1 and (train_split.labels >= 0).all()
     clf = WeakClassifier(model.visual.proj[-1].proj.out_features, classes) if use_class else None
+    step_model = dist.prepare(model)
+    step_clf = dist.prepare(clf) if clf else None
     encoders = {id(q) for m in (model.visual, model.audio) for q in m.parameters()}
     new = [q for q in model.parameters() if id(q) not in encoders] + (list(clf.parameters()) if clf else [])
     opt = torch.optim.Adam([{"params": [q for q in model.parameters() if id(q) in encoders], "lr": p.lr},
@@ -116,15 +126,18 @@ def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_sp
         for vids in progress(batches, desc=f"train_seg[{targets.mode}] epoch {epoch + 1}/{p.epochs}"):
             vids = np.sort(vids)
             flip = (torch.rand(len(vids), generator=gen) < 0.5) if p.augment else None
+            mine = dist.local(np.arange(len(vids)), "seg.batch_size")
+            vids, flip = vids[mine], (None if flip is None else flip[mine])
             images, spec = _batch(train_split, vids, flip)
-            out = model(images, spec)
-            logits = out["logits"][:, 0].view(len(vids), t, size, size)
+            with dist.autocast():
+                out = step_model(dist.inputs(images), spec.to(dist.device))
+            logits = out["logits"].float()[:, 0].view(len(vids), t, size, size)
             loss = logits.new_zeros(())
             if masks is not None:
                 target = masks[vids]
                 if flip is not None:
                     target = torch.where(flip.view(-1, 1, 1, 1), target.flip(-1), target)
-                w = weights[vids]
+                target, w = target.to(dist.device), weights[vids].to(dist.device)
                 pos_weight = None
                 if p.balanced_bce:  # the uninformed optimum becomes logit 0 instead of the fg prior
                     pos = (target * w[..., None, None]).sum()
@@ -134,20 +147,24 @@ def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_sp
                                                                pos_weight=pos_weight).mean(dim=(2, 3))
                 loss = loss + (per_frame * w).sum() / w.sum().clamp_min(1)
             if clf is not None:
-                loss = loss + F.cross_entropy(clf(out["logits"], out["visual"][-1]), labels[vids].repeat_interleave(t))
+                class_logits = step_clf(out["logits"].float(), out["visual"][-1].float())
+                loss = loss + F.cross_entropy(class_logits, labels[vids].repeat_interleave(t).to(dist.device))
+            coupled = loss.new_zeros(())
             if p.lambda_avf > 0:
                 mid = torch.arange(len(vids)) * t + t // 2  # one frame per video
-                loss = loss + p.lambda_avf * m2icl_loss(out["audio"][mid], [v[mid] for v in out["visual"]], p.tau)
+                a = gather_keep_local(out["audio"][mid].float())
+                coupled = p.lambda_avf * m2icl_loss(a, [gather_keep_local(v[mid].float()) for v in out["visual"]], p.tau)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + dist.world * coupled).backward()
             opt.step()
+            loss = loss + coupled
             total += require_finite_loss(float(loss.detach()), f"train_seg[{targets.mode}] epoch {epoch + 1}", "seg.lr")
-        score = val_miou(model, val_split, val_masks)
+        score = val_miou(model, val_split, val_masks, dist)
         metrics = {"loss": total / max(len(batches), 1), "val_miou": score}
         log.info("train_seg[%s] epoch %d: loss %.4f, val mIoU %.4f", targets.mode, epoch + 1, metrics["loss"], score)
         if on_epoch:
             on_epoch(epoch, metrics)
         if score > best["miou"]:
-            best = {"miou": score, "epoch": epoch, "state": {k: v.clone() for k, v in model.state_dict().items()}}
+            best = {"miou": score, "epoch": epoch, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
     model.load_state_dict(best["state"])
     return {"supervision": targets.mode, "best_epoch": best["epoch"], "val_miou": best["miou"], "params": asdict(p)}

@@ -3,15 +3,18 @@ into one clear line and a non-zero exit code instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import time
 from typing import Callable
 
+import torch
+
 from avs_core.config import ParamError, Params, load_params
 from avs_core.data.records import DataError
 from avs_core.runtime import DivergedError, seed_everything, setup_logging
-from avs_core.store import StoreError
+from avs_core.store import StoreError, atomic_dir
 
 EXIT_BAD_INPUT = 2
 
@@ -40,4 +43,12 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
     except KeyboardInterrupt:
         log.error("interrupted; no partial output was kept")
         return 130
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def main_only_dir(path, dist):
+    """``atomic_dir(path)`` on the main process; ``None`` elsewhere (only rank 0 writes outputs)."""
+    return atomic_dir(path) if dist.is_main else contextlib.nullcontext()
 

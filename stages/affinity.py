@@ -4,18 +4,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from avs_core.config import Params
+from avs_core.engine.distributed import init_distributed
 from avs_core.pseudo import affinity
-from avs_core.store import atomic_dir
 from avs_core.quality import write_quality
-from stages._common import run_stage
+from stages._common import main_only_dir, run_stage
 
 OUT = Path("data/pseudo/affinity")
 
 
 def work(params: Params) -> None:
-    with atomic_dir(OUT) as tmp:
+    dist = init_distributed(params.compute)
+    with main_only_dir(OUT, dist) as tmp:
         affinity.run(params.affinity, params.data.image_size, params.base.seed, Path("data/pseudo/pamr"),
-                     Path("data/align"), tmp)
+                     Path("data/align"), tmp, dist)
+    if not dist.is_main:
+        return
     write_quality("affinity", OUT, [("walk", "walk", "prob")])
 
 

@@ -1,7 +1,6 @@
 """Stage ``align``: contrastive audio-visual pretraining and coarse sounding maps (``data/align``)."""
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import asdict, replace
@@ -15,7 +14,7 @@ from avs_core.engine.distributed import init_distributed
 from avs_core.quality import score_stored_maps
 from avs_core.reporting import live_logger
 from avs_core.store import atomic_dir
-from stages._common import run_stage
+from stages._common import main_only_dir, run_stage
 
 CHECKPOINT = Path("models/align.pt")
 MAPS_DIR = Path("data/align")
@@ -26,14 +25,14 @@ log = logging.getLogger("stages.align")
 
 def work(params: Params) -> None:
     p = params.alignment
-    dist = init_distributed()
+    dist = init_distributed(params.compute)
     train_split = load_split("train", p.audio_window)
     val_split = load_split("val", p.audio_window)
     model = alignment.AlignModel(p)
     fingerprint = json.dumps(asdict(replace(p, resume=False)), sort_keys=True)
     resumer = checkpoint.Resumer(RESUME, fingerprint, p.resume)
     # the DVCLive folder appears with the other outputs, not epoch by epoch (no partial output)
-    with atomic_dir(LIVE_DIR) if dist.is_main else contextlib.nullcontext() as live_dir:
+    with main_only_dir(LIVE_DIR, dist) as live_dir:
         live = live_logger(live_dir) if dist.is_main else None
 
         def on_epoch(epoch, metrics, state):

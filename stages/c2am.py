@@ -4,17 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from avs_core.config import Params
+from avs_core.engine.distributed import init_distributed
 from avs_core.pseudo import c2am
-from avs_core.store import atomic_dir
 from avs_core.quality import write_quality
-from stages._common import run_stage
+from stages._common import main_only_dir, run_stage
 
 OUT = Path("data/pseudo/c2am")
 
 
 def work(params: Params) -> None:
-    with atomic_dir(OUT) as tmp:
-        c2am.run(params.c2am, params.data.image_size, params.base.seed, tmp)
+    dist = init_distributed(params.compute)
+    with main_only_dir(OUT, dist) as tmp:
+        c2am.run(params.c2am, params.data.image_size, params.base.seed, tmp, dist)
+    if not dist.is_main:
+        return
     entries = [("c2am", "c2am", "prob")]
     if params.data.subset == "s4":
         entries.append(("cam", "cam", "prob"))

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from avs_core.config import Params
 from avs_core.pseudo import pamr_maps
-from avs_core.store import atomic_dir
 from avs_core.quality import write_quality
+from avs_core.store import atomic_dir
 from stages._common import run_stage
 
 OUT = Path("data/pseudo/pamr")

@@ -4,17 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from avs_core.config import Params
+from avs_core.engine.distributed import init_distributed
 from avs_core.pseudo import saliency
-from avs_core.store import atomic_dir
 from avs_core.quality import write_quality
-from stages._common import run_stage
+from stages._common import main_only_dir, run_stage
 
 OUT = Path("data/pseudo/saliency")
 
 
 def work(params: Params) -> None:
-    with atomic_dir(OUT) as tmp:
-        saliency.run(params.saliency, params.data.image_size, params.base.seed, Path("data/pseudo/c2am"), tmp)
+    dist = init_distributed(params.compute)
+    with main_only_dir(OUT, dist) as tmp:
+        saliency.run(params.saliency, params.data.image_size, params.base.seed, Path("data/pseudo/c2am"), tmp, dist)
+    if not dist.is_main:
+        return
     write_quality("saliency", OUT, [("saliency", "saliency", "prob"), ("eq6", "eq6", "prob")])
 
 

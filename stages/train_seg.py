@@ -10,11 +10,11 @@ from avs_core.config import Params
 from avs_core.data.records import SPLITS
 from avs_core.data.splits import load_masks, load_split
 from avs_core.engine import checkpoint
+from avs_core.engine.distributed import init_distributed
 from avs_core.pseudo.common import map_file
 from avs_core.reporting import live_logger
-from avs_core.store import atomic_dir
 from avs_core.supervision import training_targets
-from stages._common import run_stage
+from stages._common import main_only_dir, run_stage
 
 OUT = Path("data/seg")
 MODELS = Path("models/seg")
@@ -25,22 +25,27 @@ log = logging.getLogger("stages.train_seg")
 
 def work(params: Params) -> None:
     p, a = params.seg, params.alignment
+    dist = init_distributed(params.compute)
     splits = {name: load_split(name, a.audio_window) for name in SPLITS}
     val_masks, _ = load_masks("val")  # the benchmark's validation split is annotated: model selection only
     frames = splits["train"].frames.shape[1]
     modes = (p.supervision, *p.baselines)
-    with atomic_dir(OUT) as out_dir, atomic_dir(MODELS) as model_dir, atomic_dir(LIVE) as live_dir:
+    with main_only_dir(OUT, dist) as out_dir, main_only_dir(MODELS, dist) as model_dir, main_only_dir(LIVE, dist) as live_dir:
         for mode in modes:
             targets = training_targets(mode, splits["train"].ids, frames)
             model = segmentation.build_model(p, a.backbone, a.dim, frames, ALIGN)
-            live = live_logger(live_dir / mode)
+            live = live_logger(live_dir / mode) if dist.is_main else None
 
             def on_epoch(epoch, metrics, live=live):
+                if live is None:
+                    return
                 for name, value in metrics.items():
                     live.log_metric(name, value)
                 live.next_step()
 
-            info = segmentation.train(model, splits["train"], targets, splits["val"], val_masks, p, on_epoch)
+            info = segmentation.train(model, splits["train"], targets, splits["val"], val_masks, p, on_epoch, dist)
+            if not dist.is_main:
+                continue
             live.summary.update({k: v for k, v in info.items() if k != "params"})
             live.end()
             checkpoint.save(model_dir / f"{mode}.pt", {"model": model.state_dict(), **info})
@@ -48,7 +53,7 @@ def work(params: Params) -> None:
             for name, split in splits.items():
                 with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, asdict(p)) as out:
                     out.fh.attrs["supervision"] = mode
-                    for start, prob in segmentation.predict(model, split):
+                    for start, prob in segmentation.predict(model, split, dist=dist):
                         out.add("prob", start, prob)
             log.info("%s: best val mIoU %.4f at epoch %d", mode, info["val_miou"], info["best_epoch"] + 1)
 

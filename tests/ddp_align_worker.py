@@ -32,10 +32,11 @@ def main(out: str) -> None:
                         augment=True, tau=0.1)
     model = alignment.AlignModel(p)
     no_batchnorm(model)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
     losses = []
     alignment.train(model, split(8, 0), split(4, 1), p, dist, lambda e, m, s: losses.append(m["loss"]))
     if dist.is_main:
-        torch.save({"state": model.state_dict(), "loss": losses}, out)
+        torch.save({"init": init, "state": model.state_dict(), "loss": losses}, out)
 
 
 if __name__ == "__main__":

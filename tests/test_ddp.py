@@ -1,11 +1,12 @@
 """The alignment loop under torchrun (2 CPU processes, gloo) matches one process with the same global batch."""
 import os
+import re
 import subprocess
 import sys
 
 import torch
 
-from tests.helpers import REPO
+from tests.helpers import REPO, write_params
 
 
 def test_two_processes_match_one(tmp_path):
@@ -20,7 +21,50 @@ def test_two_processes_match_one(tmp_path):
     one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
     assert abs(one["loss"][0] - two["loss"][0]) < 1e-4 * abs(one["loss"][0])
     # Summation order differs between 1 and 2 processes; Adam turns that noise on near-zero
-    # gradients into steps of up to ~lr (1e-3) on a few weights. Everything else must agree closely.
-    diffs = torch.cat([(two["state"][k] - v).abs().flatten() for k, v in one["state"].items()])
-    assert diffs.max() < 5 * 1e-3
-    assert (diffs > 1e-4).float().mean() < 1e-3
+    # gradients into steps of up to ~lr on a few weights (how many depends on the CPU). The update
+    # as a whole must still be the same one: same direction, same size.
+    def update(run):
+        return torch.cat([(run["state"][k] - run["init"][k]).flatten().double() for k in run["init"]])
+
+    u1, u2 = update(one), update(two)
+    assert torch.equal(torch.cat([v.flatten() for v in one["init"].values()]),
+                       torch.cat([v.flatten() for v in two["init"].values()]))
+    assert torch.nn.functional.cosine_similarity(u1, u2, dim=0) > 0.99
+    assert abs(u1.norm() - u2.norm()) < 0.02 * u1.norm()
+    assert (u1 - u2).abs().max() < 5 * 1e-3
+
+
+def epoch1_loss(log: str) -> float:
+    return float(re.search(r"epoch 1: loss ([-\d.]+)", log).group(1))
+
+
+def test_every_training_stage_runs_under_torchrun(tmp_path):
+    """``compute.nproc: 2`` runs each training stage as 2 gloo processes through ``stages.launch``;
+    the first-epoch loss stays close to the single-process one (BatchNorm statistics are per
+    process on CPU, so not bit-equal), and only rank 0 writes outputs."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    write_params(tmp_path, {"data": {"synthetic": {"videos_train": 8}}})
+    single = {}
+    for stage in ("synthesize", "prepare", "spectrograms", "align", "c2am", "saliency", "pamr", "affinity",
+                  "crf", "train_seg"):
+        out = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        single[stage] = out.stderr
+    write_params(tmp_path, {"data": {"synthetic": {"videos_train": 8}}, "compute": {"nproc": 2}})
+    for stage in ("align", "c2am", "saliency", "affinity", "train_seg"):
+        out = subprocess.run([sys.executable, "-m", "stages.launch", stage], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert f"{stage}: 2 processes (torchrun)" in out.stderr
+        one, two = epoch1_loss(single[stage]), epoch1_loss(out.stderr)
+        assert abs(one - two) < 0.15 * abs(one), (stage, one, two)
+        assert not list(tmp_path.rglob(".*.tmp-*"))
+    assert sorted(p.name for p in (tmp_path / "data/seg").iterdir()) == ["full", "none", "pseudo"]
+
+
+def test_launcher_rejects_batch_not_divisible_by_nproc(tmp_path):
+    write_params(tmp_path, {"compute": {"nproc": 3}})
+    out = subprocess.run([sys.executable, "-m", "stages.launch", "align"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 2 and "alignment.batch_size" in out.stderr and "compute.nproc=3" in out.stderr

@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.models.backbones import STAGE_CHANNELS, build_resnet, load_state_dict_checked, resnet_stages
+from avs_core.models.backbones import (
+    STAGE_CHANNELS,
+    build_resnet,
+    load_state_dict_checked,
+    resnet_stages,
+)
 
 ALIGN_CHECKPOINT = Path("models/align.pt")
 

@@ -18,11 +18,19 @@ import torch.nn.functional as F
 
 from avs_core.config import AffinityParams
 from avs_core.data.records import SPLITS
+from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.losses.affinity import affinity_loss
 from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
-from avs_core.pseudo.common import fit, frame_chunks, map_file, read_maps, train_frames, upsample
+from avs_core.pseudo.common import (
+    fit,
+    frame_chunks,
+    map_file,
+    read_maps,
+    train_frames,
+    upsample,
+)
 from avs_core.refine.random_walk import pair_distance, random_walk
 from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress
@@ -33,7 +41,9 @@ def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(torch.from_numpy(maps).float()[:, None], size=(size, size), mode="area")[:, 0]
 
 
-def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir: Path, out_dir: Path) -> None:
+def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir: Path, out_dir: Path | None,
+        dist: DistInfo = SINGLE) -> None:
+    """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only)."""
     frames = train_frames()
     refined = read_maps(pamr_dir / "train.h5", "pamr")
     tri = trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy()
@@ -42,10 +52,12 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
 
     def loss_fn(m, images, target):
         bg, fg, neg, offsets = affinity_labels(target, p.radius)
-        d, _, _ = pair_distance(m(images, p.size), offsets, p.distance)
+        d, _, _ = pair_distance(m(images, p.size).float(), offsets, p.distance)
         return affinity_loss(torch.exp(-d).flatten(2), bg, fg, neg)
 
-    fit(model, frames, tri, loss_fn, p.train, seed, "affinity")
+    fit(model, frames, tri, loss_fn, p.train, seed, "affinity", dist)
+    if not dist.is_main:
+        return
     model.eval()
     source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
     for split in SPLITS:
@@ -58,7 +70,7 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
                     maps = minmax(torch.from_numpy(maps)).numpy()
                 pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
                 with torch.no_grad():
-                    feats = model(normalize_images(torch.from_numpy(flat)), p.size)
+                    feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
                     walked = random_walk(to_grid(maps, p.size)[:, None], feats, p.radius, p.beta, p.t, p.distance)
                 out.add("trimap", start, trimap(to_grid(pam, p.size), p.beta_low, p.beta_high).numpy().reshape(n, t, p.size, p.size))
                 out.add("walk", start, upsample(walked, image_size).clamp(0, 1).numpy().reshape(n, t, image_size, image_size))

@@ -16,6 +16,7 @@ from torch import nn
 
 from avs_core.config import C2AMParams
 from avs_core.data.records import SPLITS
+from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.losses.c2am import c2am_loss
 from avs_core.models.backbones import resnet_stages
 from avs_core.models.encoders import normalize_images
@@ -26,43 +27,47 @@ from avs_core.store import open_h5
 log = logging.getLogger(__name__)
 
 
-def train_c2am(p: C2AMParams, seed: int) -> tuple[C2AMNet, bool]:
-    """Train on the train split's frames; returns the net and whether its map covers the background."""
+def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMNet, bool]:
+    """Train on the train split's frames; returns the net and whether its map covers the background.
+
+    The CCAM losses compare every pair of the batch, so under torchrun the pooled features are
+    gathered from all processes and each computes the global loss (``fit(coupled=True)``)."""
     net, name = build_backbone(p.train.init)
     model = C2AMNet(net, name)
     frames = train_frames()
 
     def loss_fn(m, images, _):
         prob, feats = m(images)
-        fg, bg = c2am_pool(prob, feats)
-        return c2am_loss(fg, bg, p.alpha)
+        fg, bg = c2am_pool(prob.float(), feats.float())
+        return c2am_loss(gather_keep_local(fg), gather_keep_local(bg), p.alpha)
 
-    fit(model, frames, None, loss_fn, p.train, seed, "c2am")
+    fit(model, frames, None, loss_fn, p.train, seed, "c2am", dist, coupled=True)
     model.eval()
     with torch.no_grad():
         sample = normalize_images(torch.from_numpy(frames[:: max(1, len(frames) // 64)][:64]))
-        edge = border_mean(model(sample)[0])
+        edge = border_mean(model(dist.inputs(sample))[0].float().cpu())
     flipped = edge > 0.5
     log.info("c2am border mean %.3f: the map covers the %s", edge, "background (flipped)" if flipped else "foreground")
     return model, flipped
 
 
-def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int):
+def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, dist: DistInfo = SINGLE):
     """CAM baseline: a linear classifier on frozen ``align`` layer-4 features, trained with the video
     category (the instance-level weak label). Returns ``(backbone, classifier)``."""
     net, _ = build_backbone("align" if p.train.init == "align" else p.train.init)
-    net.eval().requires_grad_(False)
+    net.eval().requires_grad_(False).to(dist.device)
     frames = train_frames()
     targets = np.repeat(labels, len(frames) // len(labels)).astype(np.int64)
     with torch.no_grad():
-        feats = torch.cat([resnet_stages(net, normalize_images(torch.from_numpy(frames[i:i + 64])))[-1]
+        feats = torch.cat([resnet_stages(net, dist.inputs(normalize_images(torch.from_numpy(frames[i:i + 64]))))[-1]
                            for i in range(0, len(frames), 64)])  # [N, C, h, w]
-    clf = nn.Conv2d(feats.shape[1], num_classes, 1, bias=False)
+    clf = nn.Conv2d(feats.shape[1], num_classes, 1, bias=False).to(dist.device)
     opt = torch.optim.Adam(clf.parameters(), lr=p.cam_lr)
     gen = torch.Generator().manual_seed(seed)
-    y = torch.from_numpy(targets)
+    y = torch.from_numpy(targets).to(dist.device)
     for epoch in range(p.cam_epochs):
         for idx in torch.randperm(len(feats), generator=gen).split(64):
+            idx = idx.to(dist.device)
             loss = F.cross_entropy(clf(feats[idx]).mean(dim=(2, 3)), y[idx])  # GAP then linear
             opt.zero_grad()
             loss.backward()
@@ -81,12 +86,15 @@ def cam_maps(net, clf, images: torch.Tensor, labels: torch.Tensor | None) -> tor
     return cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5)
 
 
-def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path) -> None:
-    model, flipped = train_c2am(p, seed)
+def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None, dist: DistInfo = SINGLE) -> None:
+    """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only)."""
+    model, flipped = train_c2am(p, seed, dist)
+    if not dist.is_main:
+        return
     with open_h5("data/prepared/train.h5") as f:
         labels, names = f["labels"][()], list(f.attrs["category_names"])
     has_labels = bool((labels >= 0).all()) and len(names) > 1
-    cam = train_cam(p, seed, labels, len(names)) if has_labels else None
+    cam = train_cam(p, seed, labels, len(names), dist) if has_labels else None
 
     def c2am_fn(images, _videos):
         prob = model(images)[0]
@@ -95,7 +103,7 @@ def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path) -> None:
     for split in SPLITS:
         with map_file(out_dir / f"{split}.h5", "c2am", split, asdict(p)) as out:
             out.fh.attrs["flipped"] = flipped
-            for start, maps in predict_maps(c2am_fn, split, image_size):
+            for start, maps in predict_maps(c2am_fn, split, image_size, dist):
                 out.add("c2am", start, maps)
             if cam is None:
                 continue
@@ -105,8 +113,8 @@ def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path) -> None:
 
             def cam_fn(images, videos):
                 t = len(images) // len(split_labels[videos])
-                lab = split_labels[videos].repeat_interleave(t) if split == "train" else None
+                lab = split_labels[videos].repeat_interleave(t).to(dist.device) if split == "train" else None
                 return cam_maps(cam[0], cam[1], images, lab)
 
-            for start, maps in predict_maps(cam_fn, split, image_size):
+            for start, maps in predict_maps(cam_fn, split, image_size, dist):
                 out.add("cam", start, maps)

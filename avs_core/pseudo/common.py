@@ -13,9 +13,17 @@ import torch.nn.functional as F
 
 from avs_core.config import TrainingParams, require_batch_fits
 from avs_core.data.splits import PREPARED_DIR
+from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.models.encoders import normalize_images
 from avs_core.runtime import progress, require_finite_loss
-from avs_core.store import create_h5, open_h5, read_strings, require_finite, write_strings
+from avs_core.store import (
+    StoreError,
+    create_h5,
+    open_h5,
+    read_strings,
+    require_finite,
+    write_strings,
+)
 
 log = logging.getLogger(__name__)
 CHUNK_VIDEOS = 16
@@ -98,10 +106,18 @@ def augment_pair(images: torch.Tensor, targets: torch.Tensor | None, gen: torch.
 
 def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
-        p: TrainingParams, seed: int, desc: str) -> list[float]:
-    """Plain Adam loop over frames (and aligned per-frame targets). Returns the mean loss per epoch."""
+        p: TrainingParams, seed: int, desc: str, dist: DistInfo = SINGLE, coupled: bool = False) -> list[float]:
+    """Plain Adam loop over frames (and aligned per-frame targets). Returns the mean loss per epoch.
+
+    Under torchrun every process draws the same global batch and trains on its share. A loss
+    that couples the samples of a batch (``coupled``: it gathers with ``gather_keep_local``) is
+    the global loss on every process, so its backward is scaled by the world size to undo DDP's
+    averaging; a per-sample mean needs no scaling.
+    """
     require_batch_fits(f"{desc}.train.batch_size", p.batch_size, len(frames), "frames")
+    step_model = dist.prepare(model)
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay)
+    scale = dist.world if coupled else 1
     history = []
     for epoch in range(p.epochs):
         model.train()
@@ -114,9 +130,12 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
             images = normalize_images(torch.from_numpy(frames[idx]))
             target = None if targets is None else torch.from_numpy(targets[idx])
             images, target = augment_pair(images, target, gen)
-            loss = loss_fn(model, images, target)
+            mine = dist.local(np.arange(len(idx)), f"{desc}.train.batch_size")
+            target = None if target is None else target[mine].to(dist.device)
+            with dist.autocast():
+                loss = loss_fn(step_model, dist.inputs(images[mine]), target).float()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale).backward()
             opt.step()
             total += require_finite_loss(float(loss.detach()), f"{desc} epoch {epoch + 1}", f"{desc}.train.lr")
         history.append(total / max(len(batches), 1))
@@ -125,10 +144,14 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
 
 
 @torch.no_grad()
-def predict_maps(fn: Callable[[torch.Tensor, slice], torch.Tensor], split: str, size: int) -> Iterator[tuple[int, np.ndarray]]:
+def predict_maps(fn: Callable[[torch.Tensor, slice], torch.Tensor], split: str, size: int,
+                 dist: DistInfo = SINGLE) -> Iterator[tuple[int, np.ndarray]]:
     """Run ``fn(images [n*T, 3, S, S], videos) -> [n*T, 1, h, w]`` over a split, ``videos`` being the
-    slice of video indices in the batch; yields ``(start, [n, T, size, size])`` float32."""
+    slice of video indices in the batch; yields ``(start, [n, T, size, size])`` float32.
+
+    ``images`` are on ``dist.device``; the maps come back to the CPU."""
     for start, frames in progress(frame_chunks(split), desc=f"maps {split}"):
         n, t = frames.shape[:2]
         images = normalize_images(torch.from_numpy(frames.reshape(n * t, *frames.shape[2:])))
-        yield start, upsample(fn(images, slice(start, start + n)), size).view(n, t, size, size).numpy()
+        maps = fn(dist.inputs(images), slice(start, start + n)).float().cpu()
+        yield start, upsample(maps, size).view(n, t, size, size).numpy()

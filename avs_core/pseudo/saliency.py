@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from avs_core.config import SaliencyParams
 from avs_core.data.records import SPLITS
+from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
 from avs_core.pseudo.common import fit, map_file, predict_maps, read_maps, train_frames
 from avs_core.refine.crf import crf_batch, settings_from
@@ -33,22 +34,29 @@ def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams) -> np
     return crf_batch(images, prob, settings_from(p.cue_crf), p.cue_crf.workers or None).astype(np.float32)
 
 
-def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: Path) -> None:
+def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: Path | None,
+        dist: DistInfo = SINGLE) -> None:
+    """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only)."""
     frames = train_frames()
-    c2am = read_maps(c2am_dir / "train.h5", "c2am")
-    c2am = c2am.reshape(-1, *c2am.shape[2:])
-    cues = saliency_cues(frames, c2am, p)[:, None]  # [N, 1, S, S]
+    cues = None
+    if dist.is_main:  # the CRF runs once; the other processes receive its result
+        c2am = read_maps(c2am_dir / "train.h5", "c2am")
+        c2am = c2am.reshape(-1, *c2am.shape[2:])
+        cues = saliency_cues(frames, c2am, p)[:, None]  # [N, 1, S, S]
+    cues = broadcast_from_main(cues, dist)
     net, name = build_backbone(p.train.init)
     model = SaliencyNet(net, name)
 
     def loss_fn(m, images, target):
         return F.binary_cross_entropy_with_logits(m(images), target)
 
-    fit(model, frames, cues, loss_fn, p.train, seed, "saliency")
+    fit(model, frames, cues, loss_fn, p.train, seed, "saliency", dist)
+    if not dist.is_main:
+        return
     model.eval()
     for split in SPLITS:
         with map_file(out_dir / f"{split}.h5", "saliency", split, asdict(p)) as out:
-            for start, sal in predict_maps(lambda x, _v: torch.sigmoid(model(x)), split, image_size):
+            for start, sal in predict_maps(lambda x, _v: torch.sigmoid(model(x)), split, image_size, dist):
                 a = read_maps(c2am_dir / f"{split}.h5", "c2am", start, start + len(sal))
                 out.add("saliency", start, sal)
                 out.add("eq6", start, (a > 1 - sal).astype(np.uint8))
