@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import pipeline
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -39,9 +39,9 @@ def machine() -> str:
 
 
 def bench_refine(quick: bool) -> list[str]:
+    from avs_core.models.segmentation import TPAVI, tpavi_dense
     from avs_core.refine import pamr, random_walk, random_walk_dense
     from avs_core.refine.crf import CRFSettings, crf_batch
-    from avs_core.models.segmentation import TPAVI, tpavi_dense
 
     rows = ["| operation | inputs | this project | reference form | ratio |", "|---|---|---|---|---|"]
     g = torch.Generator().manual_seed(0)
@@ -81,46 +81,54 @@ def bench_refine(quick: bool) -> list[str]:
     return rows
 
 
-def bench_data_stages(videos: int) -> list[str]:
-    """prepare and spectrograms on a synthetic set of ``videos`` videos, per 100 videos."""
-    import yaml
+TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baselines keep it near 20 min on 2 cores
+    "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
+    "affinity": {"train": {"epochs": 1}}, "seg": {"epochs": 1, "baselines": []},
+}
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench")
 
-    repo = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        params = yaml.safe_load((repo / "params.yaml").read_text())
-        per_split = {"videos_train": int(videos * 0.7), "videos_val": int(videos * 0.15)}
-        per_split["videos_test"] = videos - per_split["videos_train"] - per_split["videos_val"]
-        params["data"]["synthetic"].update(per_split)
-        (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-        rows = []
-        env = {**os.environ, "PYTHONPATH": str(repo)}
-        for stage in ("synthesize", "prepare", "spectrograms"):
-            t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c",
-                                  f"import resource, sys; from stages.{stage} import main; rc = main([]); "
-                                  "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stdout); sys.exit(rc)"],
-                                 cwd=tmp, env=env, capture_output=True, text=True)
-            wall = time.perf_counter() - t
-            if out.returncode:
-                raise RuntimeError(out.stderr[-2000:])
-            rss = int(out.stdout.strip().splitlines()[-1]) / 1024
-            rows.append(f"| {stage} | {videos} | {wall:.1f} s | {wall / videos * 100:.1f} s | {rss:.0f} MiB |")
-    return rows
+
+def print_pipeline(title: str, run: dict, note: str) -> None:
+    print(f"\n### {title}\n\n{note}\n")
+    print(f"{run['videos']} videos ({run['videos'] * 5} frames). Cold `dvc repro`: **{run['cold_s']:.1f} s**; "
+          f"no-op `dvc repro` right after: **{run['noop_s']:.2f} s**.\n")
+    print("\n".join(pipeline.stage_table(run)))
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench")
-    ap.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run, not for the docs)")
-    ap.add_argument("--videos", type=int, default=200, help="synthetic videos for the data-stage benchmark")
+    ap = argparse.ArgumentParser(prog="python -m bench", description="Every benchmark, printed as markdown.")
+    ap.add_argument("--quick", action="store_true", help="smaller operator inputs (a smoke run, not for the docs)")
+    ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args(argv)
+    parts = [p for p in args.only.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown part(s) {sorted(unknown)}; choose from {PARTS}")
     torch.manual_seed(0)
-    print(f"Machine: {machine()}\n\nCommand: python -m bench{' --quick' if args.quick else ''} --videos {args.videos}\n")
-    print("### Data stages (wall time including Python start-up; per 100 videos)\n")
-    print("| stage | videos | wall | per 100 videos | peak RSS |\n|---|---|---|---|---|")
-    print("\n".join(bench_data_stages(40 if args.quick else args.videos)))
-    print("\n### Operators, side by side on the same inputs\n")
-    print("\n".join(bench_refine(args.quick)))
+    raw = {"machine": machine(), "command": " ".join(["python -m bench", *(argv or sys.argv[1:])])}
+    print(f"Machine: {raw['machine']}\n\nCommand: `{raw['command']}`")
+    if "ops" in parts:
+        print("\n### Operators, side by side on the same inputs\n")
+        print("\n".join(bench_refine(args.quick)))
+    if "x1" in parts:
+        raw["x1"] = pipeline.pipeline_run(1)
+        print_pipeline("Whole pipeline, default size and params", raw["x1"], "Fresh git + DVC project, `dvc repro`.")
+    if "x1-epoch1" in parts:
+        raw["x1_epoch1"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE)
+        print_pipeline("Default size, one epoch per training stage", raw["x1_epoch1"],
+                       f"The 10x run's settings at 1x, to compare like with like: `{TEN_X_OVERRIDE}`.")
+    if "x10" in parts:
+        raw["x10"] = pipeline.pipeline_run(10, TEN_X_OVERRIDE)
+        print_pipeline("10x the default size", raw["x10"], f"Overrides: `{TEN_X_OVERRIDE}`.")
+    if "avsbench" in parts:
+        raw["avsbench"] = run = pipeline.avsbench_scale_run()
+        print(f"\n### AVSBench S4 size: {run['videos']} videos, {run['frames']} frames\n")
+        print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
+              f"Disk used: {run['disk_gib']:.1f} GiB.\n")
+        print("\n".join(pipeline.stage_table(run)))
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0
 
 

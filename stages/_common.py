@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import resource
 import signal
 import time
 from typing import Callable
@@ -17,6 +18,12 @@ from avs_core.runtime import DivergedError, seed_everything, setup_logging
 from avs_core.store import StoreError, atomic_dir
 
 EXIT_BAD_INPUT = 2
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process or of its largest finished child (CRF workers), MiB."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
 def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None = None) -> int:
@@ -32,7 +39,7 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
         seed_everything(params.base.seed)
         t0 = time.perf_counter()
         work(params)
-        log.info("done in %.1f s", time.perf_counter() - t0)
+        log.info("done in %.1f s, peak RSS %.0f MiB", time.perf_counter() - t0, peak_rss_mib())
         return 0
     except (ParamError, DataError, StoreError, DivergedError) as exc:
         log.error("%s", exc)

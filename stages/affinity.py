@@ -16,7 +16,7 @@ def work(params: Params) -> None:
     dist = init_distributed(params.compute)
     with main_only_dir(OUT, dist) as tmp:
         affinity.run(params.affinity, params.data.image_size, params.base.seed, Path("data/pseudo/pamr"),
-                     Path("data/align"), tmp, dist)
+                     Path("data/align"), tmp, dist, params.compute.map_workers)
     if not dist.is_main:
         return
     write_quality("affinity", OUT, [("walk", "walk", "prob")])

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from avs_core.config import AffinityParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo
+from avs_core.engine.parallel import ordered_map
 from avs_core.losses.affinity import affinity_loss
 from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
@@ -42,8 +43,11 @@ def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
 
 
 def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir: Path, out_dir: Path | None,
-        dist: DistInfo = SINGLE) -> None:
-    """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only)."""
+        dist: DistInfo = SINGLE, workers: int = 1) -> None:
+    """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only).
+
+    The walk of each chunk runs on ``workers`` processes (``compute.map_workers``), written in
+    order: the output does not depend on ``workers``."""
     frames = train_frames()
     refined = read_maps(pamr_dir / "train.h5", "pamr")
     tri = trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy()
@@ -61,8 +65,8 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
     model.eval()
     source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
     for split in SPLITS:
-        with map_file(out_dir / f"{split}.h5", "affinity", split, asdict(p)) as out:
-            for start, chunk in progress(frame_chunks(split), desc=f"random walk {split}"):
+        def walk_inputs(split=split):
+            for start, chunk in frame_chunks(split):
                 n, t = chunk.shape[:2]
                 flat = chunk.reshape(n * t, *chunk.shape[2:])
                 maps = read_maps(source / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
@@ -71,6 +75,21 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
                 pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
                 with torch.no_grad():
                     feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
-                    walked = random_walk(to_grid(maps, p.size)[:, None], feats, p.radius, p.beta, p.t, p.distance)
-                out.add("trimap", start, trimap(to_grid(pam, p.size), p.beta_low, p.beta_high).numpy().reshape(n, t, p.size, p.size))
-                out.add("walk", start, upsample(walked, image_size).clamp(0, 1).numpy().reshape(n, t, image_size, image_size))
+                yield maps, pam, feats, n, image_size, p
+
+        with map_file(out_dir / f"{split}.h5", "affinity", split, asdict(p)) as out:
+            start = 0
+            for tri, walk in progress(ordered_map(_walk, walk_inputs(), workers), desc=f"random walk {split}"):
+                out.add("trimap", start, tri)
+                out.add("walk", start, walk)
+                start += len(walk)
+
+
+def _walk(item) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk: maps to walk and PAMR maps ``[N, S, S]``, features ``[N, D, g, g]`` -> (tri-map, walk)."""
+    maps, pam, feats, n, image_size, p = item
+    t = len(maps) // n
+    with torch.no_grad():
+        walked = random_walk(to_grid(maps, p.size)[:, None], feats, p.radius, p.beta, p.t, p.distance)
+    tri = trimap(to_grid(pam, p.size), p.beta_low, p.beta_high).numpy().reshape(n, t, p.size, p.size)
+    return tri, upsample(walked, image_size).clamp(0, 1).numpy().reshape(n, t, image_size, image_size)

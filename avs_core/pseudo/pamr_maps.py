@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from avs_core.config import PAMRParams
 from avs_core.data.records import SPLITS
+from avs_core.engine.parallel import ordered_map
 from avs_core.maps import minmax
 from avs_core.pseudo.common import frame_chunks, map_file, read_maps
 from avs_core.refine.pamr import pamr
@@ -59,16 +60,30 @@ def refine(frames: np.ndarray, fused: np.ndarray, p: PAMRParams) -> np.ndarray:
     return F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
 
 
-def run(p: PAMRParams, align_dir: Path, saliency_dir: Path, out_dir: Path) -> None:
+def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk: ``[n, T, 3, S, S]`` frames, ``[n, T, S, S]`` coarse maps and Eq. 6 masks -> (fused, refined)."""
+    frames, coarse, eq6, p = item
+    n, t = frames.shape[:2]
+    av = minmax(torch.from_numpy(coarse.reshape(n * t, *coarse.shape[2:]))).numpy()
+    fused = fuse(av, eq6.reshape(n * t, *eq6.shape[2:]), p)
+    refined = refine(frames.reshape(n * t, *frames.shape[2:]), fused, p)
+    return fused.reshape(n, t, *fused.shape[1:]).astype(np.float32), refined.reshape(n, t, *refined.shape[1:]).astype(np.float32)
+
+
+def run(p: PAMRParams, align_dir: Path, saliency_dir: Path, out_dir: Path, workers: int = 1) -> None:
+    """Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
+    order: the output does not depend on ``workers``."""
     for split in SPLITS:
+        def chunks(split=split):
+            for start, frames in frame_chunks(split):
+                stop = start + len(frames)
+                yield (frames, read_maps(align_dir / f"{split}.h5", "fused", start, stop),
+                       read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
+
         with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p)) as out:
-            for start, frames in progress(frame_chunks(split), desc=f"pamr {split}"):
-                n, t = frames.shape[:2]
-                stop = start + n
-                coarse = read_maps(align_dir / f"{split}.h5", "fused", start, stop).reshape(n * t, *frames.shape[-2:])
-                eq6 = read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop).reshape(n * t, *frames.shape[-2:])
-                av = minmax(torch.from_numpy(coarse)).numpy()
-                fused = fuse(av, eq6, p)
-                refined = refine(frames.reshape(n * t, *frames.shape[2:]), fused, p)
-                out.add("fused", start, fused.reshape(n, t, *fused.shape[1:]).astype(np.float32))
-                out.add("pamr", start, refined.reshape(n, t, *refined.shape[1:]).astype(np.float32))
+            start = 0
+            results = ordered_map(_fuse_and_refine, chunks(), workers)
+            for fused, refined in progress(results, desc=f"pamr {split}"):
+                out.add("fused", start, fused)
+                out.add("pamr", start, refined)
+                start += len(fused)

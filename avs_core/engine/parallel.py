@@ -1,0 +1,46 @@
+"""Sharding map work over processes with output in input order (so files do not depend on it)."""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # the processes are the parallelism; threads would oversubscribe the cores
+
+
+def resolve_workers(workers: int) -> int:
+    """``0`` means one process per core."""
+    return workers or os.cpu_count() or 1
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` over ``workers`` processes, yielding results in the order of ``items``.
+
+    At most ``2 x workers`` items are in flight, so memory stays bounded however long ``items``
+    is (``Pool.imap`` would read all of them ahead). With one worker, ``fn`` runs in this
+    process. Workers are spawned, not forked: forking after torch has started its thread pool can
+    deadlock. ``fn`` must be a module-level function; each item is computed the same way whatever
+    the number of workers, so the merged output is byte-identical.
+    """
+    workers = resolve_workers(workers)
+    if workers == 1:
+        yield from map(fn, items)
+        return
+    pending: collections.deque = collections.deque()
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

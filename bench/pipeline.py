@@ -1,0 +1,158 @@
+"""Stage-level benchmarks from real runs: per-stage wall time, throughput and peak RSS.
+
+* ``pipeline_run``: the whole DAG through ``dvc repro`` in a fresh git + DVC project (cold), then
+  a second ``dvc repro`` (no-op), at a multiple of the embedded dataset's default size.
+* ``avsbench_scale_run``: the dataset at AVSBench S4 size (3,452 / 740 / 740 videos, 24,660
+  frames) through ``synthesize``, ``prepare``, ``spectrograms`` and the map stages that need no
+  trained network (``pamr``, ``crf``). Their upstream maps come from trained stages, so the
+  bench writes stand-in maps (smooth random fields, chunk by chunk) in the same files and layout;
+  PAMR and CRF cost does not depend on the values.
+
+Per-stage figures are the stages' own ``done in ... s, peak RSS ... MiB`` log lines (work after
+imports; peak RSS of the largest process, CRF workers included).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STAGE_LINE = re.compile(r"stages\.(\w+): done in ([\d.]+) s, peak RSS (\d+) MiB")
+DEFAULT_VIDEOS = {"videos_train": 96, "videos_val": 16, "videos_test": 16}
+AVSBENCH_S4 = {"videos_train": 3452, "videos_val": 740, "videos_test": 740}
+FRAMES_PER_VIDEO = 5
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@b"}
+
+
+def _timed(cmd: str, cwd: Path) -> tuple[float, str]:
+    t = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=_env(), shell=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if out.returncode:
+        raise RuntimeError(f"{cmd} failed in {cwd}:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return wall, out.stdout + out.stderr
+
+
+def _stage_stats(log: str, videos: int) -> dict:
+    frames = videos * FRAMES_PER_VIDEO
+    return {m.group(1): {"work_s": float(m.group(2)), "peak_rss_mib": int(m.group(3)),
+                         "frames_per_s": frames / max(float(m.group(2)), 1e-9)} for m in STAGE_LINE.finditer(log)}
+
+
+def _params(override: dict) -> dict:
+    return _merge(yaml.safe_load((REPO / "params.yaml").read_text()), override)
+
+
+def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = None) -> dict:
+    """``dvc repro`` cold and no-op with ``scale`` x the default video counts (and ``override``)."""
+    counts = {k: v * scale for k, v in DEFAULT_VIDEOS.items()}
+    params = _params(_merge({"data": {"synthetic": counts}}, override or {}))
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        root = Path(tmp)
+        for name in ("avs_core", "stages"):
+            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+            shutil.copy(REPO / name, root / name)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        _timed("git init -q -b main . && dvc init -q && git add -A && git commit -qm bench", root)
+        cold, log = _timed("dvc repro", root)
+        noop, again = _timed("dvc repro", root)
+        assert "Running stage" not in again, again
+    videos = sum(counts.values())
+    return {"scale": scale, "videos": videos, "override": override or {}, "cold_s": cold, "noop_s": noop,
+            "stages": _stage_stats(log, videos)}
+
+
+def _smooth_maps(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``[n, size, size]`` float32 in [0, 1]: random 4x4 fields upsampled bilinearly."""
+    import torch
+    import torch.nn.functional as F
+
+    coarse = torch.from_numpy(rng.random((n, 1, 4, 4), dtype=np.float32))
+    return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def _write_stand_in(root: Path, rel: str, key: str, stage: str, size: int, binary: bool = False) -> None:
+    """Map files in the layout of ``stage``'s outputs, written 64 videos at a time (bounded memory)."""
+    sys.path.insert(0, str(REPO))
+    from avs_core.store import create_h5, open_h5, read_strings, write_strings
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        with open_h5(root / "data/prepared" / f"{split}.h5") as f:
+            ids = read_strings(f["ids"])
+        out = root / rel / f"{split}.h5"
+        with create_h5(out, stage=stage, split=split, stand_in="bench") as fh:
+            write_strings(fh, "ids", ids)
+            ds = fh.create_dataset(key, shape=(len(ids), FRAMES_PER_VIDEO, size, size), dtype="u1" if binary else "f4",
+                                   chunks=(1, FRAMES_PER_VIDEO, size, size))
+            for start in range(0, len(ids), 64):
+                n = min(64, len(ids) - start)
+                maps = _smooth_maps(rng, n * FRAMES_PER_VIDEO, size).reshape(n, FRAMES_PER_VIDEO, size, size)
+                ds[start:start + n] = (maps > 0.5).astype(np.uint8) if binary else maps * 2 - 1
+
+
+def avsbench_scale_run(counts: dict | None = None, keep: Path | None = None) -> dict:
+    """The non-training stages at AVSBench S4 size, each as its own process; returns per-stage stats."""
+    counts = counts or AVSBENCH_S4
+    params = _params({"data": {"synthetic": counts}})
+    videos = sum(counts.values())
+    size = params["data"]["image_size"]
+    stats = {}
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        root = Path(tmp)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for stage in ("synthesize", "prepare", "spectrograms"):
+            wall, log = _timed(f"{sys.executable} -m stages.{stage}", root)
+            stats.update(_stage_stats(log, videos))
+            stats[stage]["process_s"] = wall
+        _write_stand_in(root, "data/align", "fused", "align", size)
+        _write_stand_in(root, "data/pseudo/saliency", "eq6", "saliency", size, binary=True)
+        wall, log = _timed(f"{sys.executable} -m stages.pamr", root)
+        stats.update(_stage_stats(log, videos))
+        stats["pamr"]["process_s"] = wall
+        (root / "data/pseudo/affinity").mkdir(parents=True)
+        for split in ("train", "val", "test"):  # the PAMR maps stand in for the random walk's
+            _copy_dataset(root / "data/pseudo/pamr" / f"{split}.h5", "pamr", root / "data/pseudo/affinity" / f"{split}.h5", "walk")
+        wall, log = _timed(f"{sys.executable} -m stages.crf", root)
+        stats.update(_stage_stats(log, videos))
+        stats["crf"]["process_s"] = wall
+        disk = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return {"videos": videos, "frames": videos * FRAMES_PER_VIDEO, "disk_gib": disk / 2**30, "stages": stats}
+
+
+def _copy_dataset(src: Path, key: str, dst: Path, new_key: str) -> None:
+    import h5py
+
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+        g.create_dataset("ids", data=f["ids"][()], dtype=f["ids"].dtype)
+        ds = g.create_dataset(new_key, shape=f[key].shape, dtype=f[key].dtype, chunks=f[key].chunks)
+        for start in range(0, f[key].shape[0], 64):
+            ds[start:start + 64] = f[key][start:start + 64]
+
+
+def stage_table(run: dict) -> list[str]:
+    rows = ["| stage | work time | frames/s | peak RSS |", "|---|---|---|---|"]
+    for name, s in run["stages"].items():
+        rows.append(f"| {name} | {s['work_s']:.1f} s | {s['frames_per_s']:.1f} | {s['peak_rss_mib']} MiB |")
+    return rows

@@ -1,0 +1,72 @@
+"""Map stages sharded over processes write the same bytes as one process."""
+import h5py
+import numpy as np
+
+from avs_core.config import PAMRParams
+from avs_core.engine.parallel import ordered_map
+from avs_core.pseudo import pamr_maps
+from avs_core.store import create_h5, write_strings
+
+
+def _square(x):
+    return x * x
+
+
+def test_ordered_map_keeps_input_order_with_bounded_window():
+    pulled = []
+
+    def items():
+        for i in range(20):
+            pulled.append(i)
+            yield i
+
+    results = ordered_map(_square, items(), workers=2)
+    assert next(results) == 0
+    assert len(pulled) <= 5  # reads ahead by at most 2 x workers, not the whole input
+    assert [0, *results] == [i * i for i in range(20)]
+
+
+def _inputs(root, videos=20, size=32):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        ids = [f"{split}{i}" for i in range(videos)]
+        with create_h5(root / f"data/prepared/{split}.h5", stage="prepare") as f:
+            write_strings(f, "ids", ids)
+            f["frames"] = rng.integers(0, 255, (videos, 5, 3, size, size), dtype=np.uint8)
+        with create_h5(root / f"data/align/{split}.h5", stage="align") as f:
+            write_strings(f, "ids", ids)
+            f["fused"] = rng.uniform(-1, 1, (videos, 5, size, size)).astype(np.float32)
+        with create_h5(root / f"data/saliency/{split}.h5", stage="saliency") as f:
+            write_strings(f, "ids", ids)
+            f["eq6"] = (rng.random((videos, 5, size, size)) > 0.5).astype(np.uint8)
+
+
+def test_pamr_on_two_processes_writes_identical_maps(workdir):
+    _inputs(workdir)
+    p = PAMRParams(size=16, iters=3, fusion="av_gated")
+    pamr_maps.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "one", workers=1)
+    pamr_maps.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "two", workers=2)
+    for split in ("train", "val", "test"):
+        one, two = (workdir / "one" / f"{split}.h5").read_bytes(), (workdir / "two" / f"{split}.h5").read_bytes()
+        assert one == two
+        with h5py.File(workdir / "one" / f"{split}.h5") as f:
+            assert f["pamr"].shape == (20, 5, 32, 32) and np.isfinite(f["pamr"][()]).all()
+
+
+def test_amp_and_channels_last_are_off_on_cpu():
+    """``compute.amp`` / ``channels_last`` apply on GPU only: a CPU run stays bit-exact."""
+    import torch
+
+    from avs_core.config import ComputeParams
+    from avs_core.engine.distributed import init_distributed
+
+    info = init_distributed(ComputeParams(amp=True, channels_last=True))
+    if torch.cuda.is_available():
+        assert info.amp and info.channels_last
+        return
+    assert info.device.type == "cpu" and not info.amp and not info.channels_last
+    model = torch.nn.Conv2d(3, 4, 3)
+    x = torch.rand(2, 3, 8, 8)
+    with info.autocast():
+        y = info.prepare(model)(info.inputs(x))
+    assert y.dtype == torch.float32 and x.is_contiguous() and torch.equal(y, model(x))
