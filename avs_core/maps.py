@@ -74,3 +74,29 @@ def score_maps(maps, gt, rule: Rule, batch_frames: int | None = 20) -> dict[str,
         "fscore_pooled": metrics.fscore(logits, gt_t, None),
         "frames": int(len(gt_t)),
     }
+
+
+def score_map_blocks(blocks, rule: Rule, batch_frames: int = 20) -> dict[str, float]:
+    """:func:`score_maps` over an iterable of ``(maps [n, h, w], gt [n, H0, W0])`` blocks, in bounded memory.
+
+    Every block but the last must hold a multiple of ``batch_frames`` frames, so the official
+    F-score batches are the same as in one pass; the numbers equal :func:`score_maps` up to float
+    summation order.
+    """
+    iou_sum, frames, batch_scores = 0.0, 0, []
+    curve_sum, counted = torch.zeros(metrics.NUM_THRESHOLDS, dtype=torch.float64), 0
+    for maps, gt in blocks:
+        gt_t = torch.as_tensor(np.asarray(gt)).float()
+        logits = prob_to_logits(to_probability(resize_maps(torch.as_tensor(np.asarray(maps)).float(),
+                                                           tuple(gt_t.shape[-2:])), rule))
+        iou_sum += float(metrics.frame_iou(logits, gt_t).double().sum())
+        frames += len(gt_t)
+        batch_scores += [metrics.fscore(logits[s:s + batch_frames], gt_t[s:s + batch_frames], batch_frames)
+                         for s in range(0, len(gt_t), batch_frames)]
+        curves, nonempty = metrics.f_curves(logits, gt_t)
+        curve_sum += curves[nonempty].double().sum(0)
+        counted += int(nonempty.sum())
+    if frames == 0:
+        return {"miou": float("nan"), "fscore": float("nan"), "fscore_pooled": float("nan"), "frames": 0}
+    return {"miou": iou_sum / frames, "fscore": float(np.mean(batch_scores)),
+            "fscore_pooled": float((curve_sum / counted).max()) if counted else 0.0, "frames": frames}
