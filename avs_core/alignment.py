@@ -18,7 +18,8 @@ from torch import nn
 from avs_core.config import AlignmentParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.distributed import DistInfo, gather_keep_local
-from avs_core.losses.contrastive import m2icl_loss, mil_similarity
+from avs_core.engine.schedule import warmup_cosine_scheduler
+from avs_core.losses.contrastive import m2icl_chance, m2icl_loss, mil_similarity, prototype_loss
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
 from avs_core.runtime import progress, require_finite_loss
 from avs_core.store import create_h5, require_finite, write_strings
@@ -27,17 +28,24 @@ log = logging.getLogger(__name__)
 
 
 class AlignModel(nn.Module):
-    """Visual + audio encoders; ``forward`` gives ``(a [B, D], [v_s [B, D, h_s, w_s] for s in scales])``."""
+    """Visual + audio encoders; ``forward`` gives ``(a [B, D], [v_s [B, D, h_s, w_s] for s in scales], prototypes)``.
 
-    def __init__(self, p: AlignmentParams):
+    ``prototypes`` ``[C, D]`` exist when the weak category labels are used (``classes > 1``).
+    """
+
+    def __init__(self, p: AlignmentParams, classes: int = 0):
         super().__init__()
         self.scales = tuple(p.scales)
         self.visual = VisualEncoder(p.backbone, p.dim, p.visual_weights, p.proj_dropout)
         self.audio = AudioEncoder(p.backbone, p.dim, p.audio_weights)
+        self.prototypes = nn.Parameter(torch.randn(classes, p.dim) * 0.1) if classes > 1 else None
 
     def forward(self, images: torch.Tensor, spec: torch.Tensor):
+        """-> ``(a, [v_s], prototypes [C, D] L2-normalised or None)``; the prototypes come out of
+        ``forward`` so that DDP sees them used."""
         maps = self.visual(images)
-        return self.audio(spec), [maps[s - 1] for s in self.scales]
+        protos = None if self.prototypes is None else F.normalize(self.prototypes, dim=1)
+        return self.audio(spec), [maps[s - 1] for s in self.scales], protos
 
 
 def epoch_batches(num_videos: int, num_frames: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -78,45 +86,120 @@ def augment(frames: torch.Tensor, size: int, generator: torch.Generator, enabled
 
 @torch.no_grad()
 def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device) -> dict[str, float]:
-    """Audio -> image retrieval over the split's videos (middle frame; images scored by the MIL
-    similarity summed over scales).
+    """Audio -> image retrieval over every frame of the split (images scored by the MIL similarity
+    summed over scales; each frame's audio against all V x T frames).
 
-    Returns ``video`` (the own image ranks first; chance 1/V) and ``category`` (the first image
-    shows the same category; meaningful where categories are known).
+    Returns ``video`` (the first image is from the own video; chance 1/V) and ``category`` (the
+    first image shows the same category; chance about 1/C; NaN where categories are unknown).
     """
     model.eval()
-    k = split.frames.shape[1] // 2
-    images = augment(torch.from_numpy(split.frames[:, k]), p.image_size, None, False).to(device)
-    spec = torch.from_numpy(split.audio[:, k]).to(device)
+    v, t = split.frames.shape[:2]
     a, maps = [], []
-    for i in range(0, len(split), 64):
-        ai, vi = model(images[i:i + 64], spec[i:i + 64])
+    for start, stop in ((i, min(i + 64, v * t)) for i in range(0, v * t, 64)):
+        idx = np.arange(start, stop)
+        images = augment(torch.from_numpy(split.frames[idx // t, idx % t]), p.image_size, None, False)
+        ai, vi, _ = model(images.to(device), torch.from_numpy(split.audio[idx // t, idx % t]).to(device))
         a.append(ai)
         maps.append(vi)
     a = torch.cat(a)
     sim = sum(mil_similarity(a, torch.cat([m[s] for m in maps])) for s in range(len(model.scales)))
-    best = sim.argmax(dim=1).cpu().numpy()
+    best_video = sim.argmax(dim=1).cpu().numpy() // t
+    own = np.arange(v * t) // t
     labels = split.labels
-    return {"video": float((best == np.arange(len(a))).mean()),
-            "category": float((labels[best] == labels).mean()) if (labels >= 0).all() else float("nan")}
+    return {"video": float((best_video == own).mean()),
+            "category": float((labels[best_video] == labels[own]).mean()) if (labels >= 0).all() else float("nan")}
+
+
+def uses_labels(p: AlignmentParams, split: SplitArrays) -> bool:
+    """Weak labels are used when asked for and every training clip has one (S4; not MS3)."""
+    return p.weak_labels and len(split.category_names) > 1 and bool((split.labels >= 0).all())
+
+
+def num_classes(p: AlignmentParams, split: SplitArrays) -> int:
+    """Prototype count: the categories (weak labels), else ``audio_clusters``, else 0 (plain M^2ICL)."""
+    return len(split.category_names) if uses_labels(p, split) else (p.audio_clusters if p.audio_clusters > 1 else 0)
+
+
+def audio_cluster_labels(audio: np.ndarray, k: int, seed: int, iters: int = 50) -> np.ndarray:
+    """Label-free stand-in for categories: k-means of every frame's audio.
+
+    Without labels, instance discrimination on ~100 clips is solved by a shortcut (each clip's
+    background matches its own audio's details), so the visual side never has to find the object.
+    With the clusters as positives, clips of similar sound but different backgrounds must match,
+    and only the object they share can do that.
+
+    Args:
+        audio: ``[V, T, 1, F, Tt]`` log spectrograms. Features: each frequency's mean and std over
+            time, standardised.
+    Returns:
+        ``[V, T]`` int64 in ``[0, k)``; deterministic for a seed.
+    """
+    v, t = audio.shape[:2]
+    spec = audio.reshape(v * t, audio.shape[-2], audio.shape[-1]).astype(np.float64)
+    x = np.concatenate([spec.mean(-1), spec.std(-1)], axis=1)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    rng = np.random.default_rng(seed)
+    centres = [x[rng.integers(len(x))]]
+    for _ in range(1, k):  # k-means++ seeding
+        d = np.min([((x - c) ** 2).sum(1) for c in centres], axis=0)
+        centres.append(x[rng.choice(len(x), p=d / d.sum())])
+    centres = np.stack(centres)
+    for _ in range(iters):
+        assign = ((x[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        new = np.stack([x[assign == j].mean(0) if (assign == j).any() else centres[j] for j in range(k)])
+        if np.allclose(new, centres):
+            break
+        centres = new
+    return assign.reshape(v, t).astype(np.int64)
+
+
+def training_labels(p: AlignmentParams, split: SplitArrays) -> np.ndarray | None:
+    """``[V, T]`` labels of the label-aware loss: the category, the audio clusters, or None."""
+    if uses_labels(p, split):
+        return np.repeat(split.labels.astype(np.int64)[:, None], split.frames.shape[1], axis=1)
+    if p.audio_clusters > 1:
+        return audio_cluster_labels(split.audio, p.audio_clusters, p.seed)
+    return None
+
+
+def chance_loss(p: AlignmentParams, classes: int) -> float:
+    """The training loss of a model that has learned nothing (all logits equal)."""
+    chance = m2icl_chance(p.batch_size, len(p.scales))
+    if classes > 1:
+        chance += p.label_weight * (1 + len(p.scales)) * math.log(classes)
+    return chance
 
 
 def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p: AlignmentParams,
           dist: DistInfo, on_epoch=None, start: dict | None = None) -> None:
     """Plain training loop. ``on_epoch(epoch, metrics, state_dict)`` is called on every process
-    after each epoch (logging and resume checkpoints are the caller's business)."""
+    after each epoch (logging and resume checkpoints are the caller's business).
+
+    Loss per batch: M^2ICL, label-aware with :func:`training_labels` (categories, else audio
+    clusters) + ``label_weight`` x the prototype heads; lr: linear warm-up over ``warmup_epochs``, then cosine decay.
+    """
     require_batch_fits("alignment.batch_size", p.batch_size, len(train_split), "videos")
     device = dist.device
+    frame_labels = training_labels(p, train_split)
+    weak = frame_labels is not None
+    classes = num_classes(p, train_split)
+    if weak and (model.prototypes is None or len(model.prototypes) != classes):
+        raise ValueError(f"the label-aware loss needs {classes} prototypes: build AlignModel(p, num_classes(p, split))")
     ddp = dist.prepare(model)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    steps = len(epoch_batches(len(train_split), train_split.frames.shape[1], p.batch_size, p.seed, 0))
+    sched = warmup_cosine_scheduler(opt, steps * p.epochs, int(round(steps * p.warmup_epochs)))
     first = 0
     if start is not None:
         model.load_state_dict(start["model"])
         opt.load_state_dict(start["optimizer"])
+        sched.load_state_dict(start["scheduler"])
         torch.set_rng_state(start["torch_rng"])
         first = start["epoch"] + 1
     frames = torch.from_numpy(train_split.frames)
     audio = torch.from_numpy(train_split.audio)
+    labels = torch.from_numpy(frame_labels) if weak else None
+    chance = chance_loss(p, classes if weak else 0)
     for epoch in range(first, p.epochs):
         model.train()
         gen = torch.Generator().manual_seed(p.seed * 1000 + epoch)
@@ -129,21 +212,29 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
             mine = dist.local(np.arange(len(batch)), "alignment.batch_size")
             spec = audio[batch[mine, 0], batch[mine, 1]].to(device)
             with dist.autocast():
-                a, vs = ddp(dist.inputs(images[mine]), spec)  # [b, D], [[b, D, h, w]]
+                a, vs, protos = ddp(dist.inputs(images[mine]), spec)  # [b, D], [[b, D, h, w]], [C, D]
             a, vs = a.float(), [v.float() for v in vs]
-            loss = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop, drop_gen)
+            batch_labels = labels[batch[:, 0], batch[:, 1]].to(device) if weak else None
+            loss = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop,
+                              drop_gen, batch_labels)
+            if weak:  # per-sample terms: DDP's averaging is already right, so undo the world scaling
+                loss = loss + p.label_weight * prototype_loss(a, vs, protos.float(), batch_labels[mine],
+                                                              p.tau) / dist.world
             opt.zero_grad(set_to_none=True)
             (loss * dist.world).backward()  # undoes DDP's averaging: the global-batch gradient
             opt.step()
+            sched.step()
             total += require_finite_loss(float(loss.detach()), f"align epoch {epoch + 1}", "alignment.lr")
         retrieval = retrieval_top1(model, val_split, p, device)
-        metrics = {"loss": total / max(len(batches), 1),
-                   "val_top1_video": retrieval["video"], "val_top1_category": retrieval["category"]}
-        log.info("epoch %d: loss %.4f, val audio->image top-1 %.3f (same category %.3f)", epoch + 1,
-                 metrics["loss"], retrieval["video"], retrieval["category"])
+        metrics = {"loss": total / max(len(batches), 1), "loss_chance": chance,
+                   "val_top1_video": retrieval["video"], "val_top1_video_chance": 1 / len(val_split),
+                   "val_top1_category": retrieval["category"]}
+        log.info("epoch %d: loss %.4f (chance %.2f), val audio->image top-1 %.3f (same category %.3f)", epoch + 1,
+                 metrics["loss"], chance, retrieval["video"], retrieval["category"])
         if on_epoch:
             on_epoch(epoch, metrics, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                      "torch_rng": torch.get_rng_state(), "epoch": epoch})
+                                      "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
+                                      "epoch": epoch, "metrics": metrics})
 
 
 @torch.no_grad()
@@ -167,7 +258,7 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         images = augment(torch.from_numpy(split.frames[vids]).flatten(0, 1), p.image_size, None, False)
         src = vids if audio_order is None else audio_order[vids]
         spec = torch.from_numpy(split.audio[src]).flatten(0, 1)
-        a, vs = model(images.to(device), spec.to(device))
+        a, vs, _ = model(images.to(device), spec.to(device))
         per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
         fused = torch.stack([F.interpolate(m[:, None], size=(out_size, out_size), mode="bilinear",
                                            align_corners=False)[:, 0] for m in per_scale]).mean(0)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 SYNTHETIC_ROOT = "data/avsbench_synthetic"  # where the ``synthesize`` stage writes
+DIAGNOSTICS_DIR = "diagnostics"  # beside Single-source/ or Multi-sources/: all-object masks (synthetic only)
 
 
 class ParamError(ValueError):
@@ -40,6 +41,7 @@ def require_batch_fits(key: str, batch_size: int, available: int, what: str) -> 
 class SyntheticParams:
     """Size and difficulty of the embedded synthetic dataset (see ``avs_core.data.synthetic``)."""
 
+    style: Literal["shapes", "textured", "flat"] = "shapes"
     videos_train: int = 96
     videos_val: int = 16
     videos_test: int = 16
@@ -73,6 +75,10 @@ class DataParams:
     sample_rate: int = 16000
     on_error: Literal["fail", "skip"] = "fail"
     synthetic: SyntheticParams = field(default_factory=SyntheticParams)
+
+    def objects_file(self, split: str) -> Path | None:
+        """The synthetic dataset's all-object masks of ``split`` (evaluation only); None for AVSBench."""
+        return Path(self.root) / DIAGNOSTICS_DIR / f"{split}.h5" if self.source == "synthetic" else None
 
     def validate(self, prefix: str) -> None:
         _require(self.image_size >= 32 and self.image_size % 32 == 0, f"{prefix}.image_size",
@@ -122,9 +128,13 @@ class AlignmentParams:
     batch_size: int = 24
     lr: float = 1e-4
     weight_decay: float = 0.0
-    tau: float = 0.07
+    warmup_epochs: float = 1.0
+    tau: float = 0.03
     mask_drop: float = 0.5
     scales: tuple[int, ...] = (1, 2, 3, 4)
+    weak_labels: bool = True
+    audio_clusters: int = 8
+    label_weight: float = 1.0
     augment: bool = True
     seed: int = 0
     resume: bool = False
@@ -141,6 +151,10 @@ class AlignmentParams:
         _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
         _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
         _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
+        _require(0 <= self.warmup_epochs <= self.epochs, f"{prefix}.warmup_epochs", "must be in [0, epochs]")
+        _require(self.label_weight >= 0, f"{prefix}.label_weight", "must be >= 0")
+        _require(self.audio_clusters == 0 or self.audio_clusters >= 2, f"{prefix}.audio_clusters",
+                 "must be 0 (off) or >= 2")
         _require(0.0 <= self.mask_drop < 1.0, f"{prefix}.mask_drop", "must be in [0, 1)")
         _require(len(self.scales) >= 1 and len(set(self.scales)) == len(self.scales)
                  and all(1 <= s <= 4 for s in self.scales), f"{prefix}.scales",
@@ -274,17 +288,21 @@ class SegParams:
 
     supervision: Literal["pseudo", "none", "full"] = "pseudo"
     baselines: tuple[str, ...] = ("none", "full")
+    model: Literal["unet", "avsbench"] = "unet"
+    image_size: int = 64
     fusion: Literal["tpavi", "coarse_map"] = "tpavi"
     init_from_alignment: bool = True
-    width: int = 64
-    epochs: int = 3
-    batch_size: int = 4
-    lr: float = 1e-4
-    head_lr_mult: float = 10.0
-    weight_decay: float = 0.0
+    width: int = 16
+    steps: int = 400
+    val_every: int = 100
+    batch_size: int = 16
+    lr: float = 2e-3
+    head_lr_mult: float = 1.0
+    weight_decay: float = 1e-4
+    ema: float = 0.99
     lambda_avf: float = 0.1
     balanced_bce: bool = True
-    tau: float = 0.07
+    tau: float = 0.03
     augment: bool = True
     seed: int = 0
 
@@ -293,8 +311,12 @@ class SegParams:
                  and self.supervision not in self.baselines, f"{prefix}.baselines",
                  "must be distinct values among pseudo, none, full, other than seg.supervision")
         _require(self.width >= 8 and self.width % 2 == 0, f"{prefix}.width", "must be an even number >= 8")
-        _require(self.epochs >= 1, f"{prefix}.epochs", "must be >= 1")
-        _require(self.batch_size >= 2, f"{prefix}.batch_size", "must be >= 2 videos (contrastive term)")
+        _require(self.image_size >= 16 and self.image_size % 8 == 0, f"{prefix}.image_size",
+                 f"{self.image_size} is not a multiple of 8 >= 16 (the U-Net halves it three times)")
+        _require(0 <= self.ema < 1, f"{prefix}.ema", "must be in [0, 1) (0 = no weight averaging)")
+        _require(self.steps >= 1, f"{prefix}.steps", "must be >= 1")
+        _require(self.val_every >= 1, f"{prefix}.val_every", "must be >= 1")
+        _require(self.batch_size >= 2, f"{prefix}.batch_size", "must be >= 2 (frames for unet, videos for avsbench)")
         _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
         _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
         _require(self.head_lr_mult > 0, f"{prefix}.head_lr_mult", "must be > 0")
@@ -334,6 +356,7 @@ class BaseParams:
     """Settings shared by every stage."""
 
     seed: int = 0
+    on_chance: Literal["warn", "error"] = "warn"  # a training stage at chance level: WARNING, or stop
 
     def validate(self, prefix: str) -> None:
         _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")

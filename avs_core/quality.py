@@ -32,26 +32,58 @@ def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
 def _annotated_blocks(maps_ds, masks_ds, annotated: np.ndarray, ids: list[str], block: int, what: str,
                       videos: int = 64):
     """``(maps, gt)`` of the annotated frames in blocks of exactly ``block`` frames (the last one shorter)."""
+    def per_chunk():
+        for s in range(0, len(annotated), videos):
+            ann = annotated[s:s + videos]
+            maps = maps_ds[s:s + videos][ann]
+            require_finite(maps, np.repeat(ids[s:s + videos], ann.sum(1)).tolist(), what, "re-run the stage that writes it")
+            yield maps, masks_ds[s:s + videos][ann].astype(np.float32)
+
+    return _rebatch(per_chunk(), block)
+
+
+def score_objectness(maps_path: str | Path, key: str, objects_path: str | Path, rule: Rule,
+                     videos: int = 64) -> dict[str, float]:
+    """Score ``key`` of ``maps_path`` on *every* frame against the masks of all objects (silent ones
+    included) from the synthetic dataset's ``diagnostics/{split}.h5``: does the map find objects?"""
+    with open_h5(maps_path) as f, open_h5(objects_path) as g:
+        ids = read_strings(f["ids"])
+        where = {v: i for i, v in enumerate(read_strings(g["ids"]))}
+        missing = [v for v in ids if v not in where]
+        if missing:
+            raise StoreError(f"{objects_path} lacks videos {missing[:3]} of {maps_path}; re-run `dvc repro`")
+
+        def blocks():
+            for s in range(0, len(ids), videos):
+                maps = f[key][s:s + videos]
+                objects = np.stack([g["objects"][where[v]] for v in ids[s:s + videos]])
+                yield maps.reshape(-1, *maps.shape[2:]), objects.reshape(-1, *objects.shape[2:]).astype(np.float32)
+
+        return score_map_blocks(_rebatch(blocks(), 1000), rule)
+
+
+def _rebatch(blocks, size: int):
+    """Blocks of exactly ``size`` frames (the last one shorter), as :func:`score_map_blocks` needs."""
     maps_buf, gt_buf, held = [], [], 0
-    for s in range(0, len(annotated), videos):
-        ann = annotated[s:s + videos]
-        maps = maps_ds[s:s + videos][ann]
-        require_finite(maps, np.repeat(ids[s:s + videos], ann.sum(1)).tolist(), what, "re-run the stage that writes it")
+    for maps, gt in blocks:
         maps_buf.append(maps)
-        gt_buf.append(masks_ds[s:s + videos][ann])
+        gt_buf.append(gt)
         held += len(maps)
-        while held >= block:
-            maps_all, gt_all = np.concatenate(maps_buf), np.concatenate(gt_buf)
-            yield maps_all[:block], gt_all[:block].astype(np.float32)
-            maps_buf, gt_buf, held = [maps_all[block:]], [gt_all[block:]], held - block
+        while held >= size:
+            m, g = np.concatenate(maps_buf), np.concatenate(gt_buf)
+            yield m[:size], g[:size]
+            maps_buf, gt_buf, held = [m[size:]], [g[size:]], held - size
     if held:
-        yield np.concatenate(maps_buf), np.concatenate(gt_buf).astype(np.float32)
+        yield np.concatenate(maps_buf), np.concatenate(gt_buf)
 
 
-def write_quality(stage: str, maps_dir: str | Path, entries: list[tuple[str, str, str]]) -> dict:
+def write_quality(stage: str, maps_dir: str | Path, entries: list[tuple[str, str, str]],
+                  objects_path: str | Path | None = None) -> dict:
     """Score a stage's maps on the annotated *training* frames and write ``reports/<stage>/quality.json``.
 
-    This runs after the stage's maps are written; nothing it reads feeds training.
+    This runs after the stage's maps are written; nothing it reads feeds training. Where the
+    synthetic dataset's all-object masks exist (``objects_path``), each map also gets
+    ``<name>_objectness``: its score against every object on every training frame.
 
     Args:
         entries: ``(name, dataset, rule)`` for each map the stage produced.
@@ -62,5 +94,8 @@ def write_quality(stage: str, maps_dir: str | Path, entries: list[tuple[str, str
         report[name] = score_stored_maps(Path(maps_dir) / "train.h5", key, "train", rule)
         log.info("pseudo-mask quality (annotated train frames) %-10s mIoU %.4f  F %.4f", name,
                  report[name]["miou"], report[name]["fscore"])
+        if objects_path is not None and Path(objects_path).is_file():
+            obj = report[f"{name}_objectness"] = score_objectness(Path(maps_dir) / "train.h5", key, objects_path, rule)
+            log.info("objectness (all objects, all train frames)  %-10s mIoU %.4f  F %.4f", name, obj["miou"], obj["fscore"])
     atomic_write_json(f"reports/{stage}/quality.json", report)
     return report

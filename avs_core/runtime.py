@@ -19,6 +19,10 @@ class DivergedError(RuntimeError):
     """A training loss became NaN or inf."""
 
 
+class NotLearnedError(RuntimeError):
+    """A training stage ended at its chance level and ``base.on_chance`` is ``error`` (``avs_core.learning``)."""
+
+
 def require_finite_loss(value: float, where: str, lr_key: str) -> float:
     """Stop a training loop at the first non-finite loss instead of writing NaN weights and maps."""
     if not math.isfinite(value):

@@ -1,15 +1,25 @@
 """Stage logic for ``train_seg``: the segmentation network trained on pseudo masks (and baselines).
 
+Networks (``seg.model``):
+
+* ``unet`` (default): :class:`~avs_core.models.unet.AudioUNet` at ``seg.image_size``, one frame
+  at a time, conditioned on the frame's audio embedding from the *frozen* ``align`` audio encoder
+  (computed once per frame, :func:`audio_embeddings`). A batch is ``seg.batch_size`` frames.
+* ``avsbench``: the AVSBench network (ResNet + ASPP + TPAVI / SPS + RefineNet decoder), whole
+  videos of T frames at ``data.image_size``, its encoders started from ``align``. A batch is
+  ``seg.batch_size`` videos; it adds ``lambda_avf`` x L_avf (WS-AVS Eq. 8), the M^2ICL loss on
+  the middle frame of each video.
+
 Losses per supervision mode (targets come from ``avs_core.supervision``):
 
-* ``pseudo``: BCE against the CRF pseudo masks on every frame + ``lambda_avf`` x L_avf (WS-AVS Eq. 8).
-* ``full``: BCE against ground truth where annotated (S4: frame 1) + ``lambda_avf`` x L_avf.
-* ``none``: AVS(ws): no mask. The predicted mask pools the visual features, a linear classifier on
-  the pooled vector must predict the video's category (cross-entropy), + ``lambda_avf`` x L_avf;
-  without categories (MS3) only L_avf remains.
+* ``pseudo``: BCE against the CRF pseudo masks on every frame.
+* ``full``: BCE against ground truth where annotated (S4: frame 1) - the upper bound.
+* ``none``: AVS(ws): no mask. The predicted mask pools the network's features, a linear classifier
+  on the pooled vector must predict the video's category (cross-entropy); without categories
+  (MS3) nothing but L_avf remains, so this baseline needs ``seg.model=avsbench`` there.
 
-L_avf is the M^2ICL loss on the middle frame of each video of the batch (one frame per video, so
-the negatives are other videos). Flips are applied to frames and masks together.
+Every model is trained with warm-up + cosine lr, horizontal flips, and (``seg.ema`` > 0) an
+exponential moving average of its weights, which is what is validated, kept and predicted with.
 """
 from __future__ import annotations
 
@@ -21,21 +31,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import SegParams, require_batch_fits
+from avs_core.config import AlignmentParams, SegParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.checkpoint import load
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
+from avs_core.engine.schedule import warmup_cosine_scheduler
 from avs_core.losses.contrastive import m2icl_loss
-from avs_core.models.encoders import normalize_images
+from avs_core.metrics import miou
+from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
+from avs_core.models.unet import AudioUNet
 from avs_core.runtime import progress, require_finite_loss
 from avs_core.supervision import Targets
 
 log = logging.getLogger(__name__)
 
 
-def build_model(p: SegParams, backbone: str, dim: int, frames: int, align_checkpoint) -> AVSegmenter:
-    model = AVSegmenter(backbone, dim, p.width, frames, p.fusion)
+def build_model(p: SegParams, a: AlignmentParams, frames: int, align_checkpoint) -> nn.Module:
+    if p.model == "unet":
+        return AudioUNet(a.dim, p.width)
+    model = AVSegmenter(a.backbone, a.dim, p.width, frames, p.fusion)
     if p.init_from_alignment:
         ckpt = load(align_checkpoint)
         model.visual.load_state_dict(ckpt["visual"])
@@ -43,128 +58,225 @@ def build_model(p: SegParams, backbone: str, dim: int, frames: int, align_checkp
     return model
 
 
-def _batch(split: SplitArrays, vids: np.ndarray, flip: torch.Tensor | None):
-    frames = torch.from_numpy(split.frames[vids])  # [B, T, 3, S, S]
-    if flip is not None:
-        frames = torch.where(flip.view(-1, 1, 1, 1, 1), frames.flip(-1), frames)
-    images = normalize_images(frames.flatten(0, 1))
-    spec = torch.from_numpy(split.audio[vids]).flatten(0, 1)
-    return images, spec
+@torch.no_grad()
+def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, batch: int = 64) -> np.ndarray:
+    """``[V, T, D]`` float32: every frame's audio through the frozen ``align`` audio encoder."""
+    encoder = AudioEncoder(a.backbone, a.dim)
+    encoder.load_state_dict(load(align_checkpoint)["audio"])
+    encoder.eval()
+    spec = torch.from_numpy(split.audio).flatten(0, 1)  # [V*T, 1, F, Tt]
+    out = torch.cat([encoder(spec[i:i + batch]) for i in range(0, len(spec), batch)])
+    return out.view(*split.audio.shape[:2], -1).numpy()
 
 
-class WeakClassifier(nn.Module):
-    """AVS(ws): mask-pooled last-stage features -> category logits."""
+class SegData:
+    """One split as the network reads it: ``inputs(vids, ks, flip)`` gives its forward arguments."""
 
-    def __init__(self, dim: int, classes: int):
-        super().__init__()
-        self.fc = nn.Linear(dim, classes)
+    def __init__(self, split: SplitArrays, p: SegParams, audio: np.ndarray | None):
+        self.split, self.p, self.audio = split, p, audio  # audio: [V, T, D] (unet) or None (spectrograms)
 
-    def forward(self, logits: torch.Tensor, visual_last: torch.Tensor) -> torch.Tensor:
-        weight = F.adaptive_avg_pool2d(torch.sigmoid(logits), visual_last.shape[-2:])  # [N, 1, h, w]
-        pooled = (weight * visual_last).sum(dim=(2, 3)) / (weight.sum(dim=(2, 3)) + 1e-6)
-        return self.fc(pooled)
+    @property
+    def temporal(self) -> bool:
+        return self.p.model == "avsbench"
+
+    def inputs(self, vids: np.ndarray, ks: np.ndarray, flip: torch.Tensor | None):
+        frames = torch.from_numpy(self.split.frames[vids, ks])  # [N, 3, S, S]
+        if flip is not None:
+            frames = torch.where(flip.view(-1, 1, 1, 1), frames.flip(-1), frames)
+        images = normalize_images(frames)
+        if not self.temporal:
+            if images.shape[-1] != self.p.image_size:
+                images = F.interpolate(images, size=(self.p.image_size,) * 2, mode="bilinear", align_corners=False,
+                                       antialias=True)
+            return images, torch.from_numpy(self.audio[vids, ks])
+        return images, torch.from_numpy(self.split.audio[vids, ks])
+
+
+def _frames_of(videos: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.repeat(videos, t), np.tile(np.arange(t), len(videos))
 
 
 @torch.no_grad()
-def predict(model: AVSegmenter, split: SplitArrays, batch_videos: int = 4, dist: DistInfo = SINGLE):
-    """Yield ``(start, prob [n, T, S, S] float32)`` over a split (computed on ``dist.device``)."""
+def predict(model: nn.Module, data: SegData, batch_videos: int = 8, dist: DistInfo = SINGLE):
+    """Yield ``(start, prob [n, T, s, s] float32)`` over a split (computed on ``dist.device``)."""
     model.eval()
-    for start in range(0, len(split), batch_videos):
-        vids = np.arange(start, min(start + batch_videos, len(split)))
-        images, spec = _batch(split, vids, None)
+    n, t = data.split.frames.shape[:2]
+    for start in range(0, n, batch_videos):
+        vids, ks = _frames_of(np.arange(start, min(start + batch_videos, n)), t)
+        images, audio = data.inputs(vids, ks, None)
         with dist.autocast():
-            logits = model(dist.inputs(images), spec.to(dist.device))["logits"]
+            logits = model(dist.inputs(images), audio.to(dist.device))["logits"]
         prob = torch.sigmoid(logits.float())[:, 0].cpu()
-        yield start, prob.view(len(vids), -1, *prob.shape[-2:]).numpy()
+        yield start, prob.view(-1, t, *prob.shape[-2:]).numpy()
 
 
-def val_miou(model: AVSegmenter, split: SplitArrays, masks: np.ndarray, dist: DistInfo = SINGLE) -> float:
+def val_miou(model: nn.Module, data: SegData, masks: np.ndarray, dist: DistInfo = SINGLE) -> float:
     """Validation mIoU against the validation split's ground truth (annotated frames)."""
-    from avs_core.metrics import miou
-
-    probs = np.concatenate([p for _, p in predict(model, split, dist=dist)])
+    probs = np.concatenate([p for _, p in predict(model, data, dist=dist)])
     logits = torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6))
     logits = F.interpolate(logits.flatten(0, 1)[:, None], size=masks.shape[-2:], mode="bilinear",
                            align_corners=False)[:, 0]
-    ann = split.annotated.reshape(-1)
+    ann = data.split.annotated.reshape(-1)
     return miou(logits[ann], torch.from_numpy(masks.reshape(-1, *masks.shape[-2:])[ann]).float())
 
 
-def train(model: AVSegmenter, train_split: SplitArrays, targets: Targets, val_split: SplitArrays,
-          val_masks: np.ndarray, p: SegParams, on_epoch=None, dist: DistInfo = SINGLE) -> dict:
-    """Plain loop; returns the best-on-validation state dict (and its epoch / mIoU).
+class WeakClassifier(nn.Module):
+    """AVS(ws): mask-pooled features -> category logits."""
 
-    Under torchrun each process takes its share of the videos of every batch. The per-frame terms
-    are means over that share (DDP averages them); the L_avf term contrasts the whole batch, so it
-    is gathered and its backward scaled by the world size (see ``gather_keep_local``).
+    def __init__(self, channels: int, classes: int):
+        super().__init__()
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        weight = F.adaptive_avg_pool2d(torch.sigmoid(logits), features.shape[-2:])  # [N, 1, h, w]
+        pooled = (weight * features).sum(dim=(2, 3)) / (weight.sum(dim=(2, 3)) + 1e-6)
+        return self.fc(pooled)
+
+
+def has_categories(split: SplitArrays) -> bool:
+    """Whether AVS(ws)'s weak label, the video category, exists for every clip (S4; not MS3)."""
+    return len(split.category_names) > 1 and bool((split.labels >= 0).all())
+
+
+def training_units(targets: Targets, temporal: bool) -> np.ndarray:
+    """What one batch entry is: a video (temporal network) or a supervised frame ``(v, k)``.
+
+    Returns ``[U]`` video indices (temporal) or ``[U, 2]`` (video, frame) pairs; ``full`` keeps only
+    annotated frames, so no step is spent on frames without a target.
     """
-    require_batch_fits("seg.batch_size", p.batch_size, len(train_split), "videos")
-    classes = len(train_split.category_names)
-    use_class = targets.mode == "none" and classes > 1 and (train_split.labels >= 0).all()
-    clf = WeakClassifier(model.visual.proj[-1].proj.out_features, classes) if use_class else None
+    v, t = targets.weights.shape
+    if temporal:
+        return np.arange(v)
+    if targets.mode == "none":
+        return np.stack(_frames_of(np.arange(v), t), axis=1)
+    return np.argwhere(targets.weights > 0)
+
+
+def balanced_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, balanced: bool) -> torch.Tensor:
+    """Per-frame BCE of ``[N, s, s]`` logits, averaged with frame weights ``[N]``; ``balanced``
+    weights the foreground by neg/pos so the uninformed optimum is logit 0, not the fg prior."""
+    pos_weight = None
+    if balanced:
+        pos = (target * weight[:, None, None]).sum()
+        neg = ((1 - target) * weight[:, None, None]).sum()
+        pos_weight = (neg / pos.clamp_min(1.0)).clamp(1.0, 100.0)
+    per_frame = F.binary_cross_entropy_with_logits(logits, target, reduction="none", pos_weight=pos_weight).mean(dim=(1, 2))
+    return (per_frame * weight).sum() / weight.sum().clamp_min(1)
+
+
+def train(model: nn.Module, train_data: SegData, targets: Targets, val_data: SegData, val_masks: np.ndarray,
+          p: SegParams, on_epoch=None, dist: DistInfo = SINGLE) -> dict:
+    """Plain loop of ``seg.steps`` steps, validated every ``seg.val_every``; leaves the
+    best-on-validation (EMA) weights in ``model`` and returns their step and mIoU.
+
+    Under torchrun each process takes its share of every batch. The per-frame terms are means over
+    that share (DDP averages them); the L_avf term contrasts the whole batch, so it is gathered and
+    its backward scaled by the world size (see ``gather_keep_local``).
+    """
+    split = train_data.split
+    temporal = train_data.temporal
+    units = training_units(targets, temporal)
+    require_batch_fits("seg.batch_size", p.batch_size, len(units), "videos" if temporal else "supervised frames")
+    t = split.frames.shape[1]
+    classes = len(split.category_names)
+    use_class = targets.mode == "none" and has_categories(split)
+    clf = WeakClassifier(model.feature_channels, classes) if use_class else None
+    if targets.masks is None and clf is None and not (temporal and p.lambda_avf > 0):
+        raise ValueError(f"train_seg[{targets.mode}]: no training signal (no masks, no categories and no L_avf)")
     step_model = dist.prepare(model)
     step_clf = dist.prepare(clf) if clf else None
-    encoders = {id(q) for m in (model.visual, model.audio) for q in m.parameters()}
+    encoders = {id(q) for m in (getattr(model, "visual", None), getattr(model, "audio", None)) if m is not None
+                for q in m.parameters()}
     new = [q for q in model.parameters() if id(q) not in encoders] + (list(clf.parameters()) if clf else [])
-    opt = torch.optim.Adam([{"params": [q for q in model.parameters() if id(q) in encoders], "lr": p.lr},
-                            {"params": new, "lr": p.lr * p.head_lr_mult}], weight_decay=p.weight_decay)
-    t = train_split.frames.shape[1]
-    size = train_split.frames.shape[-1]
-    masks = None
-    if targets.masks is not None:
-        masks = F.interpolate(torch.from_numpy(targets.masks).float().flatten(0, 1)[:, None], size=(size, size),
-                              mode="nearest")[:, 0].view(len(train_split), t, size, size)
+    groups = [{"params": new, "lr": p.lr * p.head_lr_mult}]  # from scratch
+    if encoders:
+        groups.append({"params": [q for q in model.parameters() if id(q) in encoders], "lr": p.lr})
+    opt = torch.optim.AdamW(groups, weight_decay=p.weight_decay)
+    sched = warmup_cosine_scheduler(opt, p.steps, min(p.steps // 10, len(units) // p.batch_size))
+    ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_update(p.ema), use_buffers=True) if p.ema > 0 else None
+    kept = ema.module if ema is not None else model
+    masks = None if targets.masks is None else torch.from_numpy(targets.masks)
     weights = torch.from_numpy(targets.weights)
-    labels = torch.from_numpy(train_split.labels.astype(np.int64))
-    best = {"miou": -1.0}
-    for epoch in range(p.epochs):
-        model.train()
-        gen = torch.Generator().manual_seed(p.seed * 1000 + epoch)
-        order = torch.randperm(len(train_split), generator=gen).numpy()
-        batches = [order[i:i + p.batch_size] for i in range(0, len(order) - p.batch_size + 1, p.batch_size)]
-        total = 0.0
-        for vids in progress(batches, desc=f"train_seg[{targets.mode}] epoch {epoch + 1}/{p.epochs}"):
-            vids = np.sort(vids)
-            flip = (torch.rand(len(vids), generator=gen) < 0.5) if p.augment else None
-            mine = dist.local(np.arange(len(vids)), "seg.batch_size")
-            vids, flip = vids[mine], (None if flip is None else flip[mine])
-            images, spec = _batch(train_split, vids, flip)
-            with dist.autocast():
-                out = step_model(dist.inputs(images), spec.to(dist.device))
-            logits = out["logits"].float()[:, 0].view(len(vids), t, size, size)
-            loss = logits.new_zeros(())
-            if masks is not None:
-                target = masks[vids]
-                if flip is not None:
-                    target = torch.where(flip.view(-1, 1, 1, 1), target.flip(-1), target)
-                target, w = target.to(dist.device), weights[vids].to(dist.device)
-                pos_weight = None
-                if p.balanced_bce:  # the uninformed optimum becomes logit 0 instead of the fg prior
-                    pos = (target * w[..., None, None]).sum()
-                    neg = ((1 - target) * w[..., None, None]).sum()
-                    pos_weight = (neg / pos.clamp_min(1.0)).clamp(1.0, 100.0)
-                per_frame = F.binary_cross_entropy_with_logits(logits, target, reduction="none",
-                                                               pos_weight=pos_weight).mean(dim=(2, 3))
-                loss = loss + (per_frame * w).sum() / w.sum().clamp_min(1)
-            if clf is not None:
-                class_logits = step_clf(out["logits"].float(), out["visual"][-1].float())
-                loss = loss + F.cross_entropy(class_logits, labels[vids].repeat_interleave(t).to(dist.device))
-            coupled = loss.new_zeros(())
-            if p.lambda_avf > 0:
-                mid = torch.arange(len(vids)) * t + t // 2  # one frame per video
-                a = gather_keep_local(out["audio"][mid].float())
-                coupled = p.lambda_avf * m2icl_loss(a, [gather_keep_local(v[mid].float()) for v in out["visual"]], p.tau)
-            opt.zero_grad(set_to_none=True)
-            (loss + dist.world * coupled).backward()
-            opt.step()
-            loss = loss + coupled
-            total += require_finite_loss(float(loss.detach()), f"train_seg[{targets.mode}] epoch {epoch + 1}", "seg.lr")
-        score = val_miou(model, val_split, val_masks, dist)
-        metrics = {"loss": total / max(len(batches), 1), "val_miou": score}
-        log.info("train_seg[%s] epoch %d: loss %.4f, val mIoU %.4f", targets.mode, epoch + 1, metrics["loss"], score)
-        if on_epoch:
-            on_epoch(epoch, metrics)
-        if score > best["miou"]:
-            best = {"miou": score, "epoch": epoch, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+    labels = torch.from_numpy(split.labels.astype(np.int64))
+    gen = torch.Generator().manual_seed(p.seed)
+    best, total, done = {"miou": -1.0}, 0.0, 0
+    model.train()
+    for step, chosen in enumerate(progress(unit_batches(units, p.batch_size, p.steps, gen), total=p.steps,
+                                           desc=f"train_seg[{targets.mode}]")):
+        flip = (torch.rand(len(chosen), generator=gen) < 0.5) if p.augment else None
+        mine = dist.local(np.arange(len(chosen)), "seg.batch_size")
+        chosen, flip = chosen[mine], (None if flip is None else flip[mine])
+        if temporal:
+            vids, ks = _frames_of(chosen, t)
+            flip = None if flip is None else flip.repeat_interleave(t)
+        else:
+            vids, ks = chosen[:, 0], chosen[:, 1]
+        images, audio = train_data.inputs(vids, ks, flip)
+        with dist.autocast():
+            out = step_model(dist.inputs(images), audio.to(dist.device))
+        logits = out["logits"].float()[:, 0]  # [N, s, s]
+        loss = logits.new_zeros(())
+        if masks is not None:
+            target = F.interpolate(masks[vids, ks][:, None].float(), size=logits.shape[-2:], mode="area")[:, 0]
+            target = (target >= 0.5).float()
+            if flip is not None:
+                target = torch.where(flip.view(-1, 1, 1), target.flip(-1), target)
+            loss = loss + balanced_bce(logits, target.to(dist.device), weights[vids, ks].to(dist.device),
+                                       p.balanced_bce)
+        if clf is not None:
+            loss = loss + F.cross_entropy(step_clf(out["logits"].float(), out["features"].float()),
+                                          labels[vids].to(dist.device))
+        coupled = loss.new_zeros(())
+        if temporal and p.lambda_avf > 0:
+            mid = torch.arange(len(chosen)) * t + t // 2  # one frame per video
+            a = gather_keep_local(out["audio"][mid].float())
+            coupled = p.lambda_avf * m2icl_loss(a, [gather_keep_local(v[mid].float()) for v in out["visual"]], p.tau)
+        opt.zero_grad(set_to_none=True)
+        (loss + dist.world * coupled).backward()
+        opt.step()
+        sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        total += require_finite_loss(float((loss + coupled).detach()), f"train_seg[{targets.mode}] step {step + 1}",
+                                     "seg.lr")
+        done += 1
+        if (step + 1) % p.val_every == 0 or step + 1 == p.steps:
+            score = val_miou(kept, val_data, val_masks, dist)
+            model.train()
+            metrics = {"loss": total / done, "val_miou": score}
+            log.info("train_seg[%s] step %d: loss %.4f, val mIoU %.4f", targets.mode, step + 1, metrics["loss"], score)
+            if on_epoch:
+                on_epoch(step, metrics)
+            total, done = 0.0, 0
+            if score > best["miou"]:
+                best = {"miou": score, "step": step,
+                        "state": {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}}
     model.load_state_dict(best["state"])
-    return {"supervision": targets.mode, "best_epoch": best["epoch"], "val_miou": best["miou"], "params": asdict(p)}
+    return {"supervision": targets.mode, "best_step": best["step"] + 1, "val_miou": best["miou"], "params": asdict(p)}
+
+
+def ema_update(decay: float):
+    """EMA with a warm-up (``min(decay, (1 + n) / (10 + n))`` at update n), so short runs are not
+    dominated by the initial weights."""
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = int(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        for avg, cur in zip(averaged, current):
+            if avg.is_floating_point():
+                avg.lerp_(cur, 1 - d)
+            else:  # BatchNorm's step counter
+                avg.copy_(cur)
+
+    return update
+
+
+def unit_batches(units: np.ndarray, batch: int, steps: int, gen: torch.Generator):
+    """``steps`` batches of ``batch`` units: successive random permutations of all units, cut in
+    batches (the incomplete tail of a permutation is dropped)."""
+    per_pass = len(units) // batch
+    for step in range(steps):
+        if step % per_pass == 0:
+            order = torch.randperm(len(units), generator=gen).numpy()
+        i = step % per_pass
+        yield units[np.sort(order[i * batch:(i + 1) * batch])]

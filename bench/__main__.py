@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import pipeline
+from bench import pipeline, robustness
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -83,9 +83,9 @@ def bench_refine(quick: bool) -> list[str]:
 
 TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baselines keep it near 20 min on 2 cores
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
-    "affinity": {"train": {"epochs": 1}}, "seg": {"epochs": 1, "baselines": []},
+    "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "robustness")
 
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
@@ -127,6 +127,11 @@ def main(argv=None) -> int:
         print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
+    if "robustness" in parts:
+        runs = [robustness.run_one(style, subset) for subset in robustness.SUBSETS for style in robustness.STYLES]
+        raw["robustness"] = runs
+        print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
+        print("\n".join(robustness.table([robustness.row(r) for r in runs])))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0

@@ -14,10 +14,11 @@ import torch
 
 from avs_core.config import ParamError, Params, load_params
 from avs_core.data.records import DataError
-from avs_core.runtime import DivergedError, seed_everything, setup_logging
+from avs_core.runtime import DivergedError, NotLearnedError, seed_everything, setup_logging
 from avs_core.store import StoreError, atomic_dir
 
 EXIT_BAD_INPUT = 2
+EXIT_NOT_LEARNED = 3
 
 
 def peak_rss_mib() -> float:
@@ -44,6 +45,9 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
     except (ParamError, DataError, StoreError, DivergedError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
+    except NotLearnedError as exc:
+        log.error("%s", exc)
+        return EXIT_NOT_LEARNED
     except OSError as exc:  # disk full, read-only output folder, ...
         log.error("I/O error: %s%s", exc.strerror or exc, f": {exc.filename}" if exc.filename else "")
         return EXIT_BAD_INPUT

@@ -1,12 +1,15 @@
 """Stage ``align``: contrastive audio-visual pretraining and coarse sounding maps (``data/align``)."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from avs_core import alignment
+import numpy as np
+
+from avs_core import alignment, learning
 from avs_core.config import Params
 from avs_core.data.splits import load_split
 from avs_core.engine import checkpoint
@@ -23,41 +26,68 @@ RESUME = Path("data/checkpoints/align.resume.pt")
 log = logging.getLogger("stages.align")
 
 
+SCORED = (("coarse_av", "fused", "minmax"), ("coarse_av_median", "fused", "median"),
+          ("shuffled_audio", "fused_shuffled", "minmax"), ("shuffled_audio_median", "fused_shuffled", "median"))
+
+
+def learning_checks(last: dict, val: dict, train_split) -> list[learning.Check]:
+    """Loss against its chance level; retrieval against 1/C (1/V without categories); the coarse
+    map with the clip's own audio against the same map with another category's audio (val GT)."""
+    checks = [learning.loss_check("train loss, last epoch", last["loss"], last["loss_chance"])]
+    if np.isfinite(last["val_top1_category"]):
+        # silent objects of other categories look like sounding ones, so even a perfect model retrieves
+        # frames that merely show a silent object of the audio's category: the ceiling is well below 1
+        checks.append(learning.score_check("val audio->image top-1, same category", last["val_top1_category"],
+                                           1 / len(train_split.category_names), factor=1.2))
+    else:
+        checks.append(learning.score_check("val audio->image top-1, own video", last["val_top1_video"],
+                                           last["val_top1_video_chance"]))
+    checks.append(learning.score_check("val coarse-map mIoU, own audio vs shuffled", val["coarse_av"]["miou"],
+                                       val["shuffled_audio"]["miou"], factor=1.2))
+    return checks
+
+
 def work(params: Params) -> None:
     p = params.alignment
     dist = init_distributed(params.compute)
     train_split = load_split("train", p.audio_window)
     val_split = load_split("val", p.audio_window)
-    model = alignment.AlignModel(p)
+    model = alignment.AlignModel(p, alignment.num_classes(p, train_split))
     fingerprint = json.dumps(asdict(replace(p, resume=False)), sort_keys=True)
     resumer = checkpoint.Resumer(RESUME, fingerprint, p.resume)
     # the DVCLive folder appears with the other outputs, not epoch by epoch (no partial output)
     with main_only_dir(LIVE_DIR, dist) as live_dir:
         live = live_logger(live_dir) if dist.is_main else None
 
+        start = resumer.restore()
+        history = [start["metrics"]] if start else []  # a run resumed after its last epoch still has one
+
         def on_epoch(epoch, metrics, state):
+            history.append(metrics)
             if dist.is_main:
                 for name, value in metrics.items():
                     live.log_metric(f"train/{name}", value)
                 live.next_step()
                 resumer.keep(state)
 
-        alignment.train(model, train_split, val_split, p, dist, on_epoch, resumer.restore())
+        alignment.train(model, train_split, val_split, p, dist, on_epoch, start)
         if not dist.is_main:
             return
-        checkpoint.save(CHECKPOINT, {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
-                                     "params": asdict(p)})
         splits = {"train": train_split, "val": val_split, "test": load_split("test", p.audio_window)}
         with atomic_dir(MAPS_DIR) as tmp:
             alignment.write_maps(model, splits, p, params.data.image_size, tmp, dist.device,
                                  {"params_json": fingerprint})
-        summary = {}
-        for name, key, rule in (("coarse_av", "fused", "minmax"), ("coarse_av_median", "fused", "median"),
-                                ("shuffled_audio", "fused_shuffled", "minmax"),
-                                ("shuffled_audio_median", "fused_shuffled", "median")):
-            summary[name] = score_stored_maps(MAPS_DIR / "test.h5", key, "test", rule)
-            log.info("test %-22s mIoU %.4f  F %.4f", name, summary[name]["miou"], summary[name]["fscore"])
-        live.summary["test"] = summary
+            summary = {split: {} for split in ("val", "test")}
+            for split, (name, key, rule) in itertools.product(summary, SCORED):
+                summary[split][name] = score_stored_maps(tmp / f"{split}.h5", key, split, rule)
+                log.info("%s %-22s mIoU %.4f  F %.4f", split, name, summary[split][name]["miou"],
+                         summary[split][name]["fscore"])
+            live.summary["test"] = summary["test"]
+            live.summary["val"] = summary["val"]
+            learning.report("align", learning_checks(history[-1], summary["val"], train_split), params.base.on_chance,
+                            live_dir / "learning.json")
+            checkpoint.save(CHECKPOINT, {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
+                                         "params": asdict(p)})
         live.end()
     resumer.finish()
 

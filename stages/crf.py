@@ -15,7 +15,7 @@ OUT = Path("data/pseudo/crf")
 def work(params: Params) -> None:
     with atomic_dir(OUT) as tmp:
         crf_masks.run(params.crf, Path("data/pseudo/affinity"), tmp)
-    write_quality("crf", OUT, [("crf", "mask", "prob")])
+    write_quality("crf", OUT, [("crf", "mask", "prob")], params.data.objects_file("train"))
 
 
 def main(argv: list[str] | None = None) -> int:

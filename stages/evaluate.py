@@ -5,13 +5,14 @@ import logging
 import sys
 from pathlib import Path
 
-from avs_core import evaluation
+from avs_core import evaluation, learning
 from avs_core.config import Params
 from avs_core.inspect import render
 from avs_core.store import atomic_dir, atomic_write_json
 from stages._common import run_stage
 
 OUT = Path("reports/evaluate")
+TRAINED_STAGES = ("align", "c2am", "saliency", "affinity", "train_seg")
 METRICS = Path("reports/metrics.json")
 log = logging.getLogger("stages.evaluate")
 
@@ -47,8 +48,14 @@ def work(params: Params) -> None:
         n = params.eval.qualitative_videos
         for split in ("test", "train"):  # test: predictions; train: the pseudo-mask chain on annotated frames
             render(split, None, n, n, tmp / "qualitative")
+    failed = learning.failed_stages(Path("reports") / stage / "learning.json" for stage in TRAINED_STAGES)
+    metrics["not_learned"] = [stage for stage, _ in failed]
     atomic_write_json(METRICS, metrics)
-    print("\nTest split, " + params.data.subset + ", " + params.data.source + ":\n\n" + md, file=sys.stderr)
+    warning = "".join(f"WARNING: stage '{stage}' is at its chance level ({'; '.join(bad)}): "
+                      "the numbers below that depend on it are noise. See reports/" + stage + "/learning.json.\n"
+                      for stage, bad in failed)
+    print("\n" + warning + "\nTest split, " + params.data.subset + ", " + params.data.source + ":\n\n" + md,
+          file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,8 @@ OUT = Path("data/pseudo/pamr")
 def work(params: Params) -> None:
     with atomic_dir(OUT) as tmp:
         pamr_maps.run(params.pamr, Path("data/align"), Path("data/pseudo/saliency"), tmp, params.compute.map_workers)
-    write_quality("pamr", OUT, [("fused", "fused", "prob"), ("pamr", "pamr", "prob")])
+    write_quality("pamr", OUT, [("fused", "fused", "prob"), ("pamr", "pamr", "prob")],
+                  params.data.objects_file("train"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from avs_core import segmentation
+from avs_core import learning, segmentation
 from avs_core.config import Params
 from avs_core.data.records import SPLITS
 from avs_core.data.splits import load_masks, load_split
@@ -27,13 +27,21 @@ def work(params: Params) -> None:
     p, a = params.seg, params.alignment
     dist = init_distributed(params.compute)
     splits = {name: load_split(name, a.audio_window) for name in SPLITS}
+    data = {name: segmentation.SegData(split, p, segmentation.audio_embeddings(ALIGN, a, split) if p.model == "unet" else None)
+            for name, split in splits.items()}
     val_masks, _ = load_masks("val")  # the benchmark's validation split is annotated: model selection only
     frames = splits["train"].frames.shape[1]
     modes = (p.supervision, *p.baselines)
+    chance = learning.mask_chance_miou(val_masks[splits["val"].annotated])
+    checks = []
     with main_only_dir(OUT, dist) as out_dir, main_only_dir(MODELS, dist) as model_dir, main_only_dir(LIVE, dist) as live_dir:
         for mode in modes:
+            if mode == "none" and p.model == "unet" and not segmentation.has_categories(splits["train"]):
+                log.warning("AVS(ws) learns from the video categories, which this dataset does not have (MS3); "
+                            "skipped (seg.model=avsbench trains it on L_avf alone)")
+                continue
             targets = training_targets(mode, splits["train"].ids, frames)
-            model = segmentation.build_model(p, a.backbone, a.dim, frames, ALIGN)
+            model = segmentation.build_model(p, a, frames, ALIGN)
             live = live_logger(live_dir / mode) if dist.is_main else None
 
             def on_epoch(epoch, metrics, live=live):
@@ -43,19 +51,22 @@ def work(params: Params) -> None:
                     live.log_metric(name, value)
                 live.next_step()
 
-            info = segmentation.train(model, splits["train"], targets, splits["val"], val_masks, p, on_epoch, dist)
+            info = segmentation.train(model, data["train"], targets, data["val"], val_masks, p, on_epoch, dist)
             if not dist.is_main:
                 continue
             live.summary.update({k: v for k, v in info.items() if k != "params"})
             live.end()
+            checks.append(learning.score_check(f"{mode}: val mIoU (chance: all foreground)", info["val_miou"], chance))
             checkpoint.save(model_dir / f"{mode}.pt", {"model": model.state_dict(), **info})
             (out_dir / mode).mkdir()
-            for name, split in splits.items():
+            for name in splits:
                 with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, asdict(p)) as out:
                     out.fh.attrs["supervision"] = mode
-                    for start, prob in segmentation.predict(model, split, dist=dist):
+                    for start, prob in segmentation.predict(model, data[name], dist=dist):
                         out.add("prob", start, prob)
-            log.info("%s: best val mIoU %.4f at epoch %d", mode, info["val_miou"], info["best_epoch"] + 1)
+            log.info("%s: best val mIoU %.4f at step %d", mode, info["val_miou"], info["best_step"])
+        if dist.is_main:
+            learning.report("train_seg", checks, params.base.on_chance, live_dir / "learning.json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ def main(out: str) -> None:
     dist = init_distributed()
     p = AlignmentParams(dim=16, proj_dropout=0.0, image_size=32, epochs=1, batch_size=8, lr=1e-3, mask_drop=0.3,
                         augment=True, tau=0.1)
-    model = alignment.AlignModel(p)
+    model = alignment.AlignModel(p, classes=3)  # the weak-label heads too: the prototypes must sync under DDP
     no_batchnorm(model)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     losses = []

@@ -17,7 +17,7 @@ TINY = {
     "saliency": {"train": {"epochs": 1, "batch_size": 8}},
     "pamr": {"size": 32, "iters": 2},
     "affinity": {"train": {"epochs": 1, "batch_size": 8}, "size": 16, "radius": 3, "dim": 8},
-    "seg": {"epochs": 1, "batch_size": 2, "width": 16},
+    "seg": {"steps": 4, "val_every": 2, "batch_size": 2, "width": 8, "image_size": 32},
     "eval": {"qualitative_videos": 1},
 }
 

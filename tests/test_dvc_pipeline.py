@@ -157,7 +157,7 @@ SECTION_CHANGES = [  # (key, new value, stages that must see it as changed)
     ("pamr.iters", 3, {"pamr"}),
     ("affinity.radius", 4, {"affinity"}),
     ("crf.iters", 3, {"crf"}),
-    ("seg.epochs", 2, {"train_seg"}),
+    ("seg.steps", 6, {"train_seg"}),
     ("eval.batch_frames", 5, {"evaluate"}),
 ]
 

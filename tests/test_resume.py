@@ -17,7 +17,7 @@ ONE = DistInfo(0, 1, torch.device("cpu"))
 def test_resume_matches_uninterrupted(tmp_path):
     train, val = split(8, 0), split(4, 1)
     torch.manual_seed(0)
-    full = alignment.AlignModel(P)
+    full = alignment.AlignModel(P, classes=3)
     states = []
     alignment.train(full, train, val, P, ONE, lambda e, m, s: states.append(copy.deepcopy(s)))
     resumer = Resumer(tmp_path / "r.pt", json.dumps({"p": 1}), enabled=True)
@@ -25,7 +25,7 @@ def test_resume_matches_uninterrupted(tmp_path):
     start = resumer.restore()
     assert start is not None and start["epoch"] == 0
     torch.manual_seed(123)  # a different init: everything must come from the checkpoint
-    resumed = alignment.AlignModel(P)
+    resumed = alignment.AlignModel(P, classes=3)
     alignment.train(resumed, train, val, P, ONE, None, start)
     for key, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)

@@ -7,6 +7,13 @@ rhythm; background noise). Most frames also show *silent* distractor objects of 
 categories, so the audio is needed to know which object to segment. Ground-truth masks are the
 exact visible pixels of the sounding object(s).
 
+Styles (``data.synthetic.style``), each a different world so that defaults cannot be tuned to
+one look: ``shapes`` (muted gradient background with rectangle / line clutter, flat-hued shapes,
+tonal and rhythmic sounds), ``textured`` (multi-scale colour-noise backgrounds, other shapes
+and palette, percussive and noisy sounds) and ``flat`` (one-colour backgrounds crowded with small
+disc / ring clutter, smaller pastel objects, chirps and beeps). ``diagnostics/{split}.h5`` beside
+the layout holds the masks of all objects, silent ones included (objectness quality only).
+
 What it is not: AVSBench. It exists to run, test and regression-track the pipeline on a machine
 without the real data; numbers measured on it are not AVSBench numbers.
 
@@ -25,9 +32,10 @@ import cv2
 import numpy as np
 import soundfile as sf
 
-from avs_core.config import SyntheticParams
+from avs_core.config import DIAGNOSTICS_DIR, SyntheticParams
 from avs_core.data.avsbench import MS3_DIR, S4_DIR
 from avs_core.data.records import SPLITS
+from avs_core.store import create_h5, write_strings
 
 SAMPLE_RATE = 16000
 FRAMES = 5
@@ -37,19 +45,58 @@ FRAME_TIMES = tuple(k - 1 + 0.94 for k in range(1, FRAMES + 1))
 
 @dataclass(frozen=True)
 class Category:
+    """A category's look (``shape``, base ``rgb``) and its sound generator (the category name)."""
+
     name: str
     shape: str
     rgb: tuple[int, int, int]
 
 
-CATEGORIES = (
-    Category("bell", "circle", (235, 195, 40)),
-    Category("drum", "square", (205, 45, 40)),
-    Category("bird", "triangle", (50, 110, 225)),
-    Category("engine", "bar", (125, 130, 135)),
-    Category("siren", "star", (215, 60, 200)),
-    Category("guitar", "ellipse", (60, 175, 80)),
-)
+@dataclass(frozen=True)
+class Style:
+    """One visibly and audibly different world: background, object set and sound families.
+
+    ``background``: ``gradient`` (muted gradient + rectangle / line clutter), ``blobs`` (smoothed
+    multi-scale colour noise) or ``flat`` (one colour + many small disc and ring clutter marks).
+    ``radius``: object radius range as a fraction of the frame side.
+    """
+
+    name: str
+    background: str
+    categories: tuple[Category, ...]
+    radius: tuple[float, float]
+
+
+STYLES = {s.name: s for s in (
+    # the original look: flat-hued shapes, tonal / rhythmic sounds
+    Style("shapes", "gradient", (
+        Category("bell", "circle", (235, 195, 40)),
+        Category("drum", "square", (205, 45, 40)),
+        Category("bird", "triangle", (50, 110, 225)),
+        Category("engine", "bar", (125, 130, 135)),
+        Category("siren", "star", (215, 60, 200)),
+        Category("guitar", "ellipse", (60, 175, 80)),
+    ), (0.12, 0.22)),
+    # textured noise backgrounds, other shapes and palette, percussive and noisy sounds
+    Style("textured", "blobs", (
+        Category("rain", "hexagon", (90, 200, 210)),
+        Category("clap", "cross", (240, 140, 30)),
+        Category("ticker", "diamond", (150, 70, 200)),
+        Category("hum", "ring", (110, 160, 60)),
+        Category("whistle", "pentagon", (230, 230, 220)),
+        Category("horn", "crescent", (180, 40, 90)),
+    ), (0.14, 0.24)),
+    # flat backgrounds with dense small clutter, smaller objects, pastel palette, chirps
+    Style("flat", "flat", (
+        Category("upchirp", "trapezoid", (250, 170, 170)),
+        Category("downchirp", "halfdisc", (170, 200, 250)),
+        Category("pulse", "square", (190, 240, 170)),
+        Category("noiseband", "circle", (245, 225, 150)),
+        Category("trill", "triangle", (220, 170, 240)),
+        Category("gong", "cross", (160, 235, 225)),
+    ), (0.10, 0.18)),
+)}
+CATEGORIES = STYLES["shapes"].categories  # the default style's categories
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +167,63 @@ def _sound(name: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
         grain = sum(np.sin(2 * np.pi * f0 * k * tt) / k * np.exp(-tt * (2 + 1.5 * k)) for k in range(1, 7))
         for on in _events(rng, seconds, 0.5, 1.0):
             _place(out, on, grain)
+    elif name == "rain":  # band-passed noise bed with droplets
+        bed = np.convolve(rng.standard_normal(n), np.hanning(9) / 4, mode="same")
+        out += bed * (1 - np.cos(2 * np.pi * rng.uniform(3000, 5000) * _t(n))) * 0.5
+        tt = _t(int(0.03 * SAMPLE_RATE))
+        for on in _events(rng, seconds, 0.05, 0.15):
+            _place(out, on, 2 * np.sin(2 * np.pi * rng.uniform(1500, 3000) * tt) * np.exp(-tt * 120))
+    elif name == "clap":  # sharp broadband bursts at irregular gaps
+        tt = _t(int(0.08 * SAMPLE_RATE))
+        for on in _events(rng, seconds, 0.25, 0.7):
+            _place(out, on, rng.standard_normal(len(tt)) * np.exp(-tt * 60))
+    elif name == "ticker":  # fast click train
+        rate = rng.uniform(8, 18)
+        tt = _t(int(0.006 * SAMPLE_RATE))
+        click = np.sin(2 * np.pi * rng.uniform(4000, 6000) * tt) * np.hanning(len(tt))
+        for on in np.arange(rng.uniform(0, 0.05), seconds, 1 / rate):
+            _place(out, on, click)
+    elif name == "hum":  # steady low hum with harmonics
+        tt = _t(n)
+        f0 = rng.uniform(45, 70)
+        out += sum(np.sin(2 * np.pi * f0 * h * tt) / h ** 0.5 for h in (1, 2, 3, 5))
+    elif name == "whistle":  # high tone with vibrato
+        tt = _t(n)
+        freq = rng.uniform(1600, 2400) + 60 * np.sin(2 * np.pi * rng.uniform(4, 7) * tt)
+        out += np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE)
+    elif name == "horn":  # square-ish blasts
+        f0 = rng.uniform(280, 420)
+        tt = _t(int(0.5 * SAMPLE_RATE))
+        grain = np.tanh(4 * np.sin(2 * np.pi * f0 * tt)) * np.hanning(len(tt)) ** 0.3
+        for on in _events(rng, seconds, 0.7, 1.2):
+            _place(out, on, grain)
+    elif name in ("upchirp", "downchirp"):  # repeated sweeps
+        dur = rng.uniform(0.25, 0.45)
+        tt = _t(int(dur * SAMPLE_RATE))
+        lo, hi = rng.uniform(300, 600), rng.uniform(2500, 3500)
+        freq = lo + (hi - lo) * tt / dur if name == "upchirp" else hi - (hi - lo) * tt / dur
+        grain = np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE) * np.hanning(len(tt))
+        for on in _events(rng, seconds, dur + 0.05, dur + 0.3):
+            _place(out, on, grain)
+    elif name == "pulse":  # short pure beeps
+        tt = _t(int(0.1 * SAMPLE_RATE))
+        grain = np.sin(2 * np.pi * rng.uniform(900, 1300) * tt) * np.hanning(len(tt)) ** 0.2
+        for on in _events(rng, seconds, 0.2, 0.4):
+            _place(out, on, grain)
+    elif name == "noiseband":  # low rumble
+        out += np.convolve(rng.standard_normal(n), np.ones(40) / 40, mode="same")
+    elif name == "trill":  # two tones alternating fast
+        tt = _t(n)
+        f1, f2 = rng.uniform(700, 900), rng.uniform(1100, 1400)
+        freq = np.where(np.sin(2 * np.pi * rng.uniform(10, 16) * tt) > 0, f1, f2)
+        out += np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE)
+    elif name == "gong":  # inharmonic low decay
+        f0 = rng.uniform(110, 180)
+        tt = _t(int(2.0 * SAMPLE_RATE))
+        grain = sum(a * np.sin(2 * np.pi * f0 * p * tt) for p, a in ((1, 1), (1.48, .7), (2.31, .5), (3.7, .3)))
+        grain *= np.exp(-tt * rng.uniform(1.2, 2.5))
+        for on in _events(rng, seconds, 1.2, 2.0):
+            _place(out, on, grain)
     else:
         raise ValueError(name)
     return out / (np.abs(out).max() + 1e-9)
@@ -135,6 +239,19 @@ def _shape_mask(shape: str, size: int, centre, radius: float, angle: float) -> n
     if shape == "circle":
         cv2.circle(m, (int(round(cx)), int(round(cy))), int(round(radius)), 1, -1)
         return m
+    if shape in ("ring", "crescent", "halfdisc"):
+        c = (int(round(cx)), int(round(cy)))
+        cv2.circle(m, c, int(round(radius)), 1, -1)
+        if shape == "ring":
+            cv2.circle(m, c, int(round(radius * 0.5)), 0, -1)
+        elif shape == "crescent":
+            off = (int(round(cx + radius * 0.45 * np.cos(angle))), int(round(cy + radius * 0.45 * np.sin(angle))))
+            cv2.circle(m, off, int(round(radius * 0.8)), 0, -1)
+        else:
+            cut = np.zeros_like(m)
+            cv2.rectangle(cut, (0, int(round(cy + radius * 0.1))), (size, size), 1, -1)
+            m[cut.astype(bool)] = 0
+        return m
     if shape == "ellipse":
         cv2.ellipse(m, (int(round(cx)), int(round(cy))), (int(radius * 0.55), int(radius)),
                     np.degrees(angle) * 0.3, 0, 360, 1, -1)
@@ -148,6 +265,14 @@ def _shape_mask(shape: str, size: int, centre, radius: float, angle: float) -> n
         angle *= 0.2
     elif shape == "triangle":
         pts = [(radius * np.cos(a), radius * np.sin(a)) for a in np.pi / 2 + np.arange(3) * 2 * np.pi / 3]
+    elif shape in ("hexagon", "pentagon", "diamond"):
+        k = {"hexagon": 6, "pentagon": 5, "diamond": 4}[shape]
+        pts = [(radius * np.cos(a), radius * np.sin(a) * (0.7 if k == 4 else 1)) for a in np.arange(k) * 2 * np.pi / k]
+    elif shape == "cross":
+        a, b = radius, radius * 0.35
+        pts = [(b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b), (-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b)]
+    elif shape == "trapezoid":
+        pts = [(radius, radius * 0.6), (-radius, radius * 0.6), (-radius * 0.5, -radius * 0.6), (radius * 0.5, -radius * 0.6)]
     elif shape == "star":
         pts = [((radius if i % 2 == 0 else radius * 0.45) * np.cos(a), (radius if i % 2 == 0 else radius * 0.45) * np.sin(a))
                for i, a in enumerate(np.arange(10) * np.pi / 5)]
@@ -175,7 +300,11 @@ def _texture(rng, size: int, rgb) -> np.ndarray:
     return np.clip(base[None, None] * shade[..., None], 0, 255)
 
 
-def _background(rng, size: int) -> np.ndarray:
+def _background(rng, size: int, kind: str) -> np.ndarray:
+    if kind == "blobs":
+        return _blob_background(rng, size)
+    if kind == "flat":
+        return _flat_background(rng, size)
     c1, c2 = rng.uniform(40, 200, 3), rng.uniform(40, 200, 3)
     grey = lambda c: 0.6 * c + 0.4 * c.mean()  # muted, so objects stand out by hue
     c1, c2 = grey(c1), grey(c2)
@@ -196,6 +325,26 @@ def _background(rng, size: int) -> np.ndarray:
     return img
 
 
+def _blob_background(rng, size: int) -> np.ndarray:
+    """Smoothed colour noise at three scales: large soft blobs with finer mottling."""
+    img = np.zeros((size, size, 3))
+    for cells, weight in ((4, 0.6), (12, 0.3), (40, 0.1)):
+        noise = rng.uniform(30, 210, (cells, cells, 3)).astype(np.float32)
+        img += weight * cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC)
+    return np.clip(img, 0, 255)
+
+
+def _flat_background(rng, size: int) -> np.ndarray:
+    """One colour with many small discs and rings of any colour (clutter that looks like objects)."""
+    img = np.empty((size, size, 3))
+    img[:] = rng.uniform(20, 235, 3)
+    for _ in range(rng.integers(15, 35)):
+        x, y = (int(v) for v in rng.integers(0, size, 2))
+        r = int(rng.integers(2, max(3, size // 28)))
+        cv2.circle(img, (x, y), r, rng.uniform(0, 255, 3).tolist(), -1 if rng.random() < 0.6 else 2)
+    return img
+
+
 @dataclass
 class _Object:
     category: Category
@@ -207,9 +356,9 @@ class _Object:
     spin: float
 
 
-def _new_object(rng, cat: Category, size: int, others: list[_Object] = ()) -> _Object:
+def _new_object(rng, cat: Category, size: int, style: Style, others: list[_Object] = ()) -> _Object:
     """A new object placed so that it does not cover the ones already placed (up to 50 tries)."""
-    radius = rng.uniform(0.12, 0.22) * size
+    radius = rng.uniform(*style.radius) * size
     margin = radius * 1.15
     for _ in range(50):
         centre = rng.uniform(margin, size - margin, 2)
@@ -219,9 +368,9 @@ def _new_object(rng, cat: Category, size: int, others: list[_Object] = ()) -> _O
                    rng.uniform(0, 2 * np.pi), rng.normal(0, 0.15))
 
 
-def _render(rng, objects: list[_Object], p: SyntheticParams, size: int):
+def _render(rng, objects: list[_Object], p: SyntheticParams, size: int, style: Style):
     """Draw the 5 frames. Returns frames ``[5, S, S, 3]`` uint8 and visible masks ``[5, n_obj, S, S]``."""
-    background = _background(rng, size)
+    background = _background(rng, size, style.background)
     frames, visible = [], []
     order = rng.permutation(len(objects))
     occlude = rng.random() < p.occlusion_prob
@@ -279,36 +428,61 @@ def _split_sizes(p: SyntheticParams) -> dict[str, int]:
     return {"train": p.videos_train, "val": p.videos_val, "test": p.videos_test}
 
 
-def _distractors(rng, exclude: set[str], p: SyntheticParams, size: int, placed: list[_Object]) -> list[_Object]:
+def _distractors(rng, exclude: set[str], p: SyntheticParams, size: int, style: Style,
+                 placed: list[_Object]) -> list[_Object]:
     """Silent objects of other categories, placed clear of the ``placed`` ones."""
     if rng.random() >= p.distractor_prob or p.max_distractors == 0:
         return []
-    pool = [c for c in CATEGORIES if c.name not in exclude]
+    pool = [c for c in style.categories if c.name not in exclude]
     n = int(rng.integers(1, p.max_distractors + 1))
     out = list(placed)
     for i in rng.choice(len(pool), min(n, len(pool)), replace=False):
-        out.append(_new_object(rng, pool[i], size, out))
+        out.append(_new_object(rng, pool[i], size, style, out))
     return out[len(placed):]
+
+
+class _Diagnostics:
+    """Masks of *all* objects (silent distractors included) per frame, written beside the layout
+    as ``diagnostics/{split}.h5`` (``ids`` [V], ``objects`` [V, 5, S, S] uint8 {0, 1}).
+
+    Outside the AVSBench layout, so no reader sees it; only the objectness quality reports read it.
+    """
+
+    def __init__(self):
+        self.rows: dict[str, tuple[list[str], list[np.ndarray]]] = {s: ([], []) for s in SPLITS}
+
+    def add(self, split: str, vid: str, visible: np.ndarray) -> None:
+        ids, masks = self.rows[split]
+        ids.append(vid)
+        masks.append(visible.max(axis=1))  # [5, S, S]: any object
+
+    def write(self, out_dir: Path) -> None:
+        for split, (ids, masks) in self.rows.items():
+            with create_h5(out_dir / DIAGNOSTICS_DIR / f"{split}.h5", stage="synthesize", split=split) as fh:
+                write_strings(fh, "ids", ids)
+                fh.create_dataset("objects", data=np.stack(masks), compression="gzip", compression_opts=4,
+                                  chunks=(1, *masks[0].shape))
 
 
 def generate_s4(out_dir: str | Path, p: SyntheticParams) -> Path:
     """Write a synthetic dataset in the S4 layout under ``out_dir/Single-source``. Returns that folder."""
     root = Path(out_dir) / S4_DIR
     data = root / "s4_data"
-    size = p.frame_size
+    size, style = p.frame_size, STYLES[p.style]
+    diagnostics = _Diagnostics()
     rows, used = [], set()
     for split_index, split in enumerate(SPLITS):
         n = _split_sizes(p)[split]
-        cats = [CATEGORIES[i % len(CATEGORIES)] for i in range(n)]
+        cats = [style.categories[i % len(style.categories)] for i in range(n)]
         for i, cat in enumerate(cats):
             rng = np.random.default_rng([p.seed, split_index, i])
             vid = _video_id(rng)
             while vid in used:
                 vid = _video_id(rng)
             used.add(vid)
-            sounding = [_new_object(rng, cat, size)]
-            objects = sounding + _distractors(rng, {cat.name}, p, size, sounding)
-            frames, visible = _render(rng, objects, p, size)
+            sounding = [_new_object(rng, cat, size, style)]
+            objects = sounding + _distractors(rng, {cat.name}, p, size, style, sounding)
+            frames, visible = _render(rng, objects, p, size, style)
             audio = _mix(rng, [_sound(cat.name, rng, p.seconds)], p)
             n_masks = 1 if split == "train" else FRAMES
             for k in range(FRAMES):
@@ -317,8 +491,10 @@ def generate_s4(out_dir: str | Path, p: SyntheticParams) -> Path:
                     _write_png(data / "gt_masks" / split / cat.name / vid / f"{vid}_{k + 1}.png",
                                visible[k, 0] * 255)
             _write_wav(data / "audio_wav" / split / cat.name / f"{vid}.wav", audio)
+            diagnostics.add(split, vid, visible)
             rows.append((vid, 0, cat.name, split))
     _write_csv(root / "s4_meta_data.csv", ("name", "start", "category", "split"), rows)
+    diagnostics.write(Path(out_dir))
     return root
 
 
@@ -326,7 +502,9 @@ def generate_ms3(out_dir: str | Path, p: SyntheticParams) -> Path:
     """Write a synthetic dataset in the MS3 layout under ``out_dir/Multi-sources``. Returns that folder."""
     root = Path(out_dir) / MS3_DIR
     data = root / "ms3_data"
-    size = p.frame_size
+    size, style = p.frame_size, STYLES[p.style]
+    pool = style.categories
+    diagnostics = _Diagnostics()
     rows, used = [], set()
     for split_index, split in enumerate(SPLITS):
         for i in range(_split_sizes(p)[split]):
@@ -336,17 +514,17 @@ def generate_ms3(out_dir: str | Path, p: SyntheticParams) -> Path:
                 vid = _video_id(rng)
             used.add(vid)
             n_src = int(rng.integers(2, 4))
-            cats = [CATEGORIES[j] for j in rng.choice(len(CATEGORIES), n_src, replace=False)]
+            cats = [pool[j] for j in rng.choice(len(pool), n_src, replace=False)]
             sources: list[_Object] = []
             for c in cats:
-                sources.append(_new_object(rng, c, size, sources))
-            objects = sources + _distractors(rng, {c.name for c in cats}, p, size, sources)[:1]
+                sources.append(_new_object(rng, c, size, style, sources))
+            objects = sources + _distractors(rng, {c.name for c in cats}, p, size, style, sources)[:1]
             # which source sounds in which second; most seconds have at least one
             active = rng.random((FRAMES, n_src)) < 0.6
             for k in range(FRAMES):
                 if not active[k].any() and rng.random() < 0.8:
                     active[k, rng.integers(0, n_src)] = True
-            frames, visible = _render(rng, objects, p, size)
+            frames, visible = _render(rng, objects, p, size, style)
             tracks = []
             for j, c in enumerate(cats):
                 gate = np.repeat(active[:, j].astype(np.float64), SAMPLE_RATE)
@@ -358,8 +536,10 @@ def generate_ms3(out_dir: str | Path, p: SyntheticParams) -> Path:
                 gt = (visible[k, :n_src] * active[k, :, None, None]).max(axis=0)
                 _write_png(data / "gt_masks" / split / vid / f"{vid}_{k + 1}.png", gt * 255)
             _write_wav(data / "audio_wav" / split / f"{vid}.wav", audio)
+            diagnostics.add(split, vid, visible)
             rows.append((vid, split))
     _write_csv(root / "ms3_meta_data.csv", ("video_id", "split"), rows)
+    diagnostics.write(Path(out_dir))
     return root
 
 

@@ -117,13 +117,15 @@ class AVSegmenter(nn.Module):
     """Audio-visual segmentation network.
 
     ``forward(images [B*T, 3, S, S], spec [B*T, 1, F, Tt]) -> dict`` with ``logits [B*T, 1, S, S]``,
-    ``audio [B*T, D]`` and ``visual`` (the 4 L2-normalised alignment maps) for the L_avf term.
+    ``audio [B*T, D]``, ``visual`` (the 4 L2-normalised alignment maps) for the L_avf term and
+    ``features`` (the last of them, ``feature_channels`` = D) for the AVS(ws) pooling.
     """
 
     def __init__(self, backbone: str = "resnet18", dim: int = 128, width: int = 64, frames: int = 5,
                  fusion: str = "tpavi", tpavi_stages=(0, 1, 2, 3)):
         super().__init__()
         self.fusion, self.tpavi_stages = fusion, tuple(tpavi_stages)
+        self.feature_channels = dim
         self.visual = VisualEncoder(backbone, dim)
         self.audio = AudioEncoder(backbone, dim)
         self.aspp = nn.ModuleList(ASPP(c, width) for c in STAGE_CHANNELS[backbone])
@@ -151,4 +153,4 @@ class AVSegmenter(nn.Module):
             x = self.blocks[i](x, F.interpolate(feats[i], size=x.shape[-2:], mode="bilinear", align_corners=False)
                                if feats[i].shape[-2:] != x.shape[-2:] else feats[i])
         logits = F.interpolate(self.head(x), size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return {"logits": logits, "audio": audio, "visual": visual}
+        return {"logits": logits, "audio": audio, "visual": visual, "features": visual[-1]}

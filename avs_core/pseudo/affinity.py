@@ -24,9 +24,11 @@ from avs_core.losses.affinity import affinity_loss
 from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
+from avs_core.learning import Check
 from avs_core.pseudo.common import (
     fit,
     frame_chunks,
+    learning_check,
     map_file,
     read_maps,
     train_frames,
@@ -43,8 +45,9 @@ def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
 
 
 def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir: Path, out_dir: Path | None,
-        dist: DistInfo = SINGLE, workers: int = 1) -> None:
-    """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only).
+        dist: DistInfo = SINGLE, workers: int = 1) -> tuple[list[Check], dict]:
+    """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only);
+    returns the learning checks and the loss curve (main process; empty elsewhere).
 
     The walk of each chunk runs on ``workers`` processes (``compute.map_workers``), written in
     order: the output does not depend on ``workers``."""
@@ -59,9 +62,9 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
         d, _, _ = pair_distance(m(images, p.size).float(), offsets, p.distance)
         return affinity_loss(torch.exp(-d).flatten(2), bg, fg, neg)
 
-    fit(model, frames, tri, loss_fn, p.train, seed, "affinity", dist)
+    history = fit(model, frames, tri, loss_fn, p.train, seed, "affinity", dist)
     if not dist.is_main:
-        return
+        return [], {}
     model.eval()
     source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
     for split in SPLITS:
@@ -83,6 +86,7 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
                 out.add("trimap", start, tri)
                 out.add("walk", start, walk)
                 start += len(walk)
+    return [learning_check("affinity", history)], {"affinity": history}
 
 
 def _walk(item) -> tuple[np.ndarray, np.ndarray]:

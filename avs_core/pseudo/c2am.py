@@ -21,14 +21,16 @@ from avs_core.losses.c2am import c2am_loss
 from avs_core.models.backbones import resnet_stages
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import C2AMNet, border_mean, build_backbone, c2am_pool
-from avs_core.pseudo.common import fit, map_file, predict_maps, train_frames
+from avs_core.learning import Check, score_check
+from avs_core.pseudo.common import fit, learning_check, map_file, predict_maps, train_frames
 from avs_core.store import open_h5
 
 log = logging.getLogger(__name__)
 
 
-def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMNet, bool]:
-    """Train on the train split's frames; returns the net and whether its map covers the background.
+def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMNet, bool, dict]:
+    """Train on the train split's frames; returns the net, whether its map covers the background,
+    and the loss curve.
 
     The CCAM losses compare every pair of the batch, so under torchrun the pooled features are
     gathered from all processes and each computes the global loss (``fit(coupled=True)``)."""
@@ -41,14 +43,14 @@ def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMN
         fg, bg = c2am_pool(prob.float(), feats.float())
         return c2am_loss(gather_keep_local(fg), gather_keep_local(bg), p.alpha)
 
-    fit(model, frames, None, loss_fn, p.train, seed, "c2am", dist, coupled=True)
+    history = fit(model, frames, None, loss_fn, p.train, seed, "c2am", dist, coupled=True)
     model.eval()
     with torch.no_grad():
         sample = normalize_images(torch.from_numpy(frames[:: max(1, len(frames) // 64)][:64]))
         edge = border_mean(model(dist.inputs(sample))[0].float().cpu())
     flipped = edge > 0.5
     log.info("c2am border mean %.3f: the map covers the %s", edge, "background (flipped)" if flipped else "foreground")
-    return model, flipped
+    return model, flipped, history
 
 
 def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, dist: DistInfo = SINGLE):
@@ -75,7 +77,7 @@ def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, di
     with torch.no_grad():
         acc = float((clf(feats).mean(dim=(2, 3)).argmax(1) == y).float().mean())
     log.info("CAM classifier: train accuracy %.3f", acc)
-    return net, clf
+    return net, clf, score_check("CAM classifier: train accuracy", acc, 1 / num_classes)
 
 
 def cam_maps(net, clf, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -86,15 +88,22 @@ def cam_maps(net, clf, images: torch.Tensor, labels: torch.Tensor | None) -> tor
     return cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5)
 
 
-def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None, dist: DistInfo = SINGLE) -> None:
-    """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only)."""
-    model, flipped = train_c2am(p, seed, dist)
+def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None,
+        dist: DistInfo = SINGLE) -> tuple[list[Check], dict]:
+    """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
+
+    Returns the learning checks and the loss curve (main process; empty elsewhere)."""
+    model, flipped, history = train_c2am(p, seed, dist)
     if not dist.is_main:
-        return
+        return [], {}
+    checks = [learning_check("c2am", history)]
     with open_h5("data/prepared/train.h5") as f:
         labels, names = f["labels"][()], list(f.attrs["category_names"])
     has_labels = bool((labels >= 0).all()) and len(names) > 1
-    cam = train_cam(p, seed, labels, len(names), dist) if has_labels else None
+    cam = None
+    if has_labels:
+        *cam, cam_check = train_cam(p, seed, labels, len(names), dist)
+        checks.append(cam_check)
 
     def c2am_fn(images, _videos):
         prob = model(images)[0]
@@ -118,3 +127,4 @@ def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None, dist: D
 
             for start, maps in predict_maps(cam_fn, split, image_size, dist):
                 out.add("cam", start, maps)
+    return checks, {"c2am": history}

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from avs_core.config import TrainingParams, require_batch_fits
 from avs_core.data.splits import PREPARED_DIR
 from avs_core.engine.distributed import SINGLE, DistInfo
+from avs_core.engine.schedule import warmup_cosine_scheduler
+from avs_core.learning import Check, loss_check
 from avs_core.models.encoders import normalize_images
 from avs_core.runtime import progress, require_finite_loss
 from avs_core.store import (
@@ -106,8 +108,11 @@ def augment_pair(images: torch.Tensor, targets: torch.Tensor | None, gen: torch.
 
 def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
-        p: TrainingParams, seed: int, desc: str, dist: DistInfo = SINGLE, coupled: bool = False) -> list[float]:
-    """Plain Adam loop over frames (and aligned per-frame targets). Returns the mean loss per epoch.
+        p: TrainingParams, seed: int, desc: str, dist: DistInfo = SINGLE, coupled: bool = False) -> dict:
+    """Plain Adam loop over frames (and aligned per-frame targets), lr warm-up (1 epoch) + cosine.
+
+    Returns the loss curve: ``{"initial": loss of the untrained net on the first batch,
+    "epochs": [mean loss per epoch]}`` (what :func:`learning_check` compares).
 
     Under torchrun every process draws the same global batch and trains on its share. A loss
     that couples the samples of a batch (``coupled``: it gathers with ``gather_keep_local``) is
@@ -117,13 +122,15 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
     require_batch_fits(f"{desc}.train.batch_size", p.batch_size, len(frames), "frames")
     step_model = dist.prepare(model)
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay)
+    steps = len(frames) // p.batch_size
+    sched = warmup_cosine_scheduler(opt, steps * p.epochs, steps)
     scale = dist.world if coupled else 1
-    history = []
+    history = {"initial": float("nan"), "epochs": []}
     for epoch in range(p.epochs):
         model.train()
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)
         order = torch.randperm(len(frames), generator=gen).numpy()
-        batches = [order[i:i + p.batch_size] for i in range(0, len(order) - p.batch_size + 1, p.batch_size)]
+        batches = [order[i * p.batch_size:(i + 1) * p.batch_size] for i in range(steps)]
         total = 0.0
         for idx in progress(batches, desc=f"{desc} epoch {epoch + 1}/{p.epochs}"):
             idx = np.sort(idx)
@@ -137,10 +144,18 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
             opt.zero_grad(set_to_none=True)
             (loss * scale).backward()
             opt.step()
+            sched.step()
             total += require_finite_loss(float(loss.detach()), f"{desc} epoch {epoch + 1}", f"{desc}.train.lr")
-        history.append(total / max(len(batches), 1))
-        log.info("%s epoch %d: loss %.4f", desc, epoch + 1, history[-1])
+            if history["initial"] != history["initial"]:
+                history["initial"] = float(loss.detach())
+        history["epochs"].append(total / max(len(batches), 1))
+        log.info("%s epoch %d: loss %.4f (untrained: %.4f)", desc, epoch + 1, history["epochs"][-1], history["initial"])
     return history
+
+
+def learning_check(name: str, history: dict, margin: float = 0.9) -> Check:
+    """These losses have no closed-form chance level; the untrained net's loss stands in for it."""
+    return loss_check(f"{name}: train loss, last epoch vs untrained", history["epochs"][-1], history["initial"], margin)
 
 
 @torch.no_grad()

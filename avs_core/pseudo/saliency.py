@@ -21,6 +21,7 @@ from avs_core.config import SaliencyParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
+from avs_core.learning import Check, loss_check
 from avs_core.pseudo.common import fit, map_file, predict_maps, read_maps, train_frames
 from avs_core.refine.crf import crf_batch, settings_from
 
@@ -35,8 +36,10 @@ def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams) -> np
 
 
 def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: Path | None,
-        dist: DistInfo = SINGLE) -> None:
-    """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only)."""
+        dist: DistInfo = SINGLE) -> tuple[list[Check], dict]:
+    """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
+
+    Returns the learning checks and the loss curve (main process; empty elsewhere)."""
     frames = train_frames()
     cues = None
     if dist.is_main:  # the CRF runs once; the other processes receive its result
@@ -50,9 +53,9 @@ def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: 
     def loss_fn(m, images, target):
         return F.binary_cross_entropy_with_logits(m(images), target)
 
-    fit(model, frames, cues, loss_fn, p.train, seed, "saliency", dist)
+    history = fit(model, frames, cues, loss_fn, p.train, seed, "saliency", dist)
     if not dist.is_main:
-        return
+        return [], {}
     model.eval()
     for split in SPLITS:
         with map_file(out_dir / f"{split}.h5", "saliency", split, asdict(p)) as out:
@@ -60,3 +63,7 @@ def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: 
                 a = read_maps(c2am_dir / f"{split}.h5", "c2am", start, start + len(sal))
                 out.add("saliency", start, sal)
                 out.add("eq6", start, (a > 1 - sal).astype(np.uint8))
+    prior = float(np.clip(cues.mean(), 1e-6, 1 - 1e-6))  # predicting the cue prior everywhere
+    entropy = -(prior * np.log(prior) + (1 - prior) * np.log(1 - prior))
+    return [loss_check("saliency: train BCE, last epoch (chance: the cue prior)", history["epochs"][-1], entropy)], \
+        {"saliency": {**history, "chance": entropy}}

@@ -1,0 +1,84 @@
+"""The robustness harness: the whole DAG with the default params on every synthetic style, S4 and MS3.
+
+A learned stage counts as working only against its chance level and a shuffled-input control, on
+more than one style; this runs each (style, subset) as a fresh ``dvc repro`` and reads back what
+the stages wrote (``reports/metrics.json``, ``reports/<stage>/learning.json`` and quality reports).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.pipeline import pipeline_run
+
+STYLES = ("shapes", "textured", "flat")
+SUBSETS = ("s4", "ms3")
+BASELINES = ("coarse_av", "coarse_av_median", "shuffled_audio", "cam", "c2am", "saliency", "wsavs_eq6", "avs_ws")
+CHAIN = ("coarse_av", "pamr", "random_walk", "crf")
+
+
+def _read(root: Path) -> dict:
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    learning = {}
+    for stage in ("align", "c2am", "saliency", "affinity", "train_seg"):
+        path = root / "reports" / stage / "learning.json"
+        if path.is_file():
+            learning[stage] = json.loads(path.read_text())
+    objectness = {}
+    for stage in ("c2am", "saliency"):
+        path = root / "reports" / stage / "quality.json"
+        if path.is_file():
+            objectness.update({k.removesuffix("_objectness"): v for k, v in json.loads(path.read_text()).items()
+                               if k.endswith("_objectness")})
+    return {"metrics": metrics, "learning": learning, "objectness": objectness}
+
+
+def run_one(style: str, subset: str) -> dict:
+    override = {"data": {"subset": subset, "synthetic": {"style": style}}}
+    run = pipeline_run(1, override, collect=_read, noop=False)
+    return {"style": style, "subset": subset, "cold_s": run["cold_s"], "stages": run["stages"], **run["collected"]}
+
+
+def _check(doc: dict, prefix: str) -> dict | None:
+    return next((c for c in doc.get("checks", []) if c["name"].startswith(prefix)), None)
+
+
+def row(r: dict) -> dict:
+    """The figures the issue's targets are stated in, for one run."""
+    m = r["metrics"]["methods"]
+    get = lambda name, key="miou": m.get(name, {}).get(key, float("nan"))  # noqa: E731
+    head, full, crf = get("seg_pseudo"), get("upper_bound_full"), get("crf")
+    retrieval = _check(r["learning"].get("align", {}), "val audio->image")
+    best_base = max((b for b in BASELINES if b in m), key=lambda b: get(b))
+    best_base_f = max((b for b in BASELINES if b in m), key=lambda b: get(b, "fscore"))
+    chain = [get(c) for c in CHAIN]
+    return {
+        "run": f"{r['style']} / {r['subset']}",
+        "retrieval": retrieval["value"] if retrieval else float("nan"),
+        "retrieval_chance": retrieval["chance"] if retrieval else float("nan"),
+        "coarse": get("coarse_av"), "shuffled": get("shuffled_audio"),
+        "full": full, "head": head, "head_f": get("seg_pseudo", "fscore"), "crf": crf,
+        "head_over_full": head / full if full else float("nan"), "head_over_crf": head / crf if crf else float("nan"),
+        "best_baseline": f"{best_base} {get(best_base):.3f} / {best_base_f} F {get(best_base_f, 'fscore'):.3f}",
+        "beats_baselines": head > get(best_base) and get("seg_pseudo", "fscore") > get(best_base_f, "fscore"),
+        "chain": " → ".join(f"{v:.3f}" for v in chain),
+        "chain_monotone": all(b > a for a, b in zip(chain, chain[1:])),
+        "objectness": ", ".join(f"{k} {v['miou']:.3f}" for k, v in r["objectness"].items()) or "n/a",
+        "not_learned": ", ".join(r["metrics"].get("not_learned", [])) or "none",
+        "cold_s": r["cold_s"],
+    }
+
+
+def table(rows: list[dict]) -> list[str]:
+    out = ["| style / subset | align val top-1 same category (chance) | coarse map test mIoU (shuffled audio) | "
+           "full supervision mIoU | headline mIoU / F | headline / full | headline / CRF | best baseline (mIoU; F) | "
+           "beats all baselines | coarse → PAMR → walk → CRF (test mIoU) | objectness mIoU (all objects) | "
+           "stages at chance | cold `dvc repro` |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['run']} | {r['retrieval']:.3f} ({r['retrieval_chance']:.3f}) | {r['coarse']:.3f} ({r['shuffled']:.3f}; "
+                   f"{r['coarse'] / max(r['shuffled'], 1e-9):.1f}x) | {r['full']:.3f} | {r['head']:.3f} / {r['head_f']:.3f} | "
+                   f"{r['head_over_full']:.2f} | {r['head_over_crf']:.2f} | {r['best_baseline']} | "
+                   f"{'yes' if r['beats_baselines'] else 'no'} | {r['chain']} ({'rises' if r['chain_monotone'] else 'not monotone'}) | "
+                   f"{r['objectness']} | {r['not_learned']} | {r['cold_s']:.0f} s |")
+    return out
