@@ -17,7 +17,7 @@ from torch import nn
 
 from avs_core.config import AlignmentParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
-from avs_core.engine.distributed import DistInfo, gather_keep_local
+from avs_core.engine.distributed import DistInfo, gather_keep_local, mean_over_processes
 from avs_core.engine.schedule import warmup_cosine_scheduler
 from avs_core.losses.contrastive import m2icl_chance, m2icl_loss, mil_similarity, prototype_loss
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
@@ -176,7 +176,8 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
     after each epoch (logging and resume checkpoints are the caller's business).
 
     Loss per batch: M^2ICL, label-aware with :func:`training_labels` (categories, else audio
-    clusters) + ``label_weight`` x the prototype heads; lr: linear warm-up over ``warmup_epochs``, then cosine decay.
+    clusters) + ``label_weight`` x the prototype heads; lr: linear warm-up over ``warmup_epochs``,
+    then cosine decay.
     """
     require_batch_fits("alignment.batch_size", p.batch_size, len(train_split), "videos")
     device = dist.device
@@ -215,15 +216,16 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
                 a, vs, protos = ddp(dist.inputs(images[mine]), spec)  # [b, D], [[b, D, h, w]], [C, D]
             a, vs = a.float(), [v.float() for v in vs]
             batch_labels = labels[batch[:, 0], batch[:, 1]].to(device) if weak else None
-            loss = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop,
-                              drop_gen, batch_labels)
-            if weak:  # per-sample terms: DDP's averaging is already right, so undo the world scaling
-                loss = loss + p.label_weight * prototype_loss(a, vs, protos.float(), batch_labels[mine],
-                                                              p.tau) / dist.world
+            coupled = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop,
+                                 drop_gen, batch_labels)  # the global loss, on every process
+            local = a.new_zeros(())
+            if weak:  # per-sample terms: a mean over this process's share, which DDP averages
+                local = p.label_weight * prototype_loss(a, vs, protos.float(), batch_labels[mine], p.tau)
             opt.zero_grad(set_to_none=True)
-            (loss * dist.world).backward()  # undoes DDP's averaging: the global-batch gradient
+            (coupled * dist.world + local).backward()  # x world undoes DDP's averaging of the global loss
             opt.step()
             sched.step()
+            loss = coupled.detach() + mean_over_processes(local)
             total += require_finite_loss(float(loss.detach()), f"align epoch {epoch + 1}", "alignment.lr")
         retrieval = retrieval_top1(model, val_split, p, device)
         metrics = {"loss": total / max(len(batches), 1), "loss_chance": chance,

@@ -101,6 +101,15 @@ def gather_keep_local(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+def mean_over_processes(x: torch.Tensor) -> torch.Tensor:
+    """The mean of a (detached) per-process value over all processes; ``x`` itself in one process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x)
+    return x / dist.get_world_size()
+
+
 def broadcast_from_main(value: np.ndarray | None, info: DistInfo) -> np.ndarray:
     """Rank 0's array on every process (for work done once, like the CRF-cleaned saliency cues)."""
     if info.world == 1:
