@@ -112,7 +112,7 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
 
 def uses_labels(p: AlignmentParams, split: SplitArrays) -> bool:
     """Weak labels are used when asked for and every training clip has one (S4; not MS3)."""
-    return p.weak_labels and len(split.category_names) > 1 and bool((split.labels >= 0).all())
+    return p.weak_labels and split.has_categories
 
 
 def num_classes(p: AlignmentParams, split: SplitArrays) -> int:

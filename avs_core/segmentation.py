@@ -133,11 +133,6 @@ class WeakClassifier(nn.Module):
         return self.fc(pooled)
 
 
-def has_categories(split: SplitArrays) -> bool:
-    """Whether AVS(ws)'s weak label, the video category, exists for every clip (S4; not MS3)."""
-    return len(split.category_names) > 1 and bool((split.labels >= 0).all())
-
-
 def training_units(targets: Targets, temporal: bool) -> np.ndarray:
     """What one batch entry is: a video (temporal network) or a supervised frame ``(v, k)``.
 
@@ -179,7 +174,7 @@ def train(model: nn.Module, train_data: SegData, targets: Targets, val_data: Seg
     require_batch_fits("seg.batch_size", p.batch_size, len(units), "videos" if temporal else "supervised frames")
     t = split.frames.shape[1]
     classes = len(split.category_names)
-    use_class = targets.mode == "none" and has_categories(split)
+    use_class = targets.mode == "none" and split.has_categories
     clf = WeakClassifier(model.feature_channels, classes) if use_class else None
     if targets.masks is None and clf is None and not (temporal and p.lambda_avf > 0):
         raise ValueError(f"train_seg[{targets.mode}]: no training signal (no masks, no categories and no L_avf)")

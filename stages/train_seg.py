@@ -36,7 +36,7 @@ def work(params: Params) -> None:
     checks = []
     with main_only_dir(OUT, dist) as out_dir, main_only_dir(MODELS, dist) as model_dir, main_only_dir(LIVE, dist) as live_dir:
         for mode in modes:
-            if mode == "none" and p.model == "unet" and not segmentation.has_categories(splits["train"]):
+            if mode == "none" and p.model == "unet" and not splits["train"].has_categories:
                 log.warning("AVS(ws) learns from the video categories, which this dataset does not have (MS3); "
                             "skipped (seg.model=avsbench trains it on L_avf alone)")
                 continue

@@ -37,6 +37,11 @@ class SplitArrays:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def has_categories(self) -> bool:
+        """Every clip has a category (the weak label; S4, not MS3) and there is more than one."""
+        return len(self.category_names) > 1 and bool((self.labels >= 0).all())
+
 
 def load_split(split: str, audio_window: str | None, prepared_dir: Path = PREPARED_DIR,
                spectrograms_dir: Path = SPECTROGRAMS_DIR) -> SplitArrays:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -146,7 +147,7 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
             opt.step()
             sched.step()
             total += require_finite_loss(float(loss.detach()), f"{desc} epoch {epoch + 1}", f"{desc}.train.lr")
-            if history["initial"] != history["initial"]:
+            if math.isnan(history["initial"]):  # the first step: the untrained net's loss
                 history["initial"] = float(loss.detach())
         history["epochs"].append(total / max(len(batches), 1))
         log.info("%s epoch %d: loss %.4f (untrained: %.4f)", desc, epoch + 1, history["epochs"][-1], history["initial"])
