@@ -44,7 +44,9 @@ def test_every_training_stage_runs_under_torchrun(tmp_path):
     the first-epoch loss stays close to the single-process one (BatchNorm statistics are per
     process on CPU, so not bit-equal), and only rank 0 writes outputs."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    write_params(tmp_path, {"data": {"synthetic": {"videos_train": 8}}})
+    # seg batch of 8 frames: 4 per process, so per-process BatchNorm statistics are not of one frame
+    tiny = {"data": {"synthetic": {"videos_train": 8}}, "seg": {"batch_size": 8}}
+    write_params(tmp_path, tiny)
     single = {}
     for stage in ("synthesize", "prepare", "spectrograms", "align", "c2am", "saliency", "pamr", "affinity",
                   "crf", "train_seg"):
@@ -52,7 +54,7 @@ def test_every_training_stage_runs_under_torchrun(tmp_path):
                              text=True)
         assert out.returncode == 0, out.stderr[-3000:]
         single[stage] = out.stderr
-    write_params(tmp_path, {"data": {"synthetic": {"videos_train": 8}}, "compute": {"nproc": 2}})
+    write_params(tmp_path, {**tiny, "compute": {"nproc": 2}})
     for stage in ("align", "c2am", "saliency", "affinity", "train_seg"):
         out = subprocess.run([sys.executable, "-m", "stages.launch", stage], cwd=tmp_path, env=env,
                              capture_output=True, text=True)
