@@ -7,7 +7,7 @@ clip-level window, as WS-AVS does (3 s centred for training, the whole clip othe
 """
 from __future__ import annotations
 
-import logging
+import functools
 import math
 
 import numpy as np
@@ -17,14 +17,14 @@ from torch import nn
 
 from avs_core.config import AlignmentParams, require_batch_fits
 from avs_core.data.splits import SplitArrays
-from avs_core.engine.distributed import DistInfo, gather_keep_local, mean_over_processes
-from avs_core.engine.schedule import warmup_cosine_scheduler
+from avs_core.engine.distributed import DistInfo, gather_keep_local
+from avs_core.engine.loop import LoopSpec, StepLoss
+from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_chance, m2icl_loss, mil_similarity, prototype_loss
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
-from avs_core.runtime import progress, require_finite_loss
+from avs_core.runtime import progress
 from avs_core.store import create_h5, require_finite, write_strings
 
-log = logging.getLogger(__name__)
 
 
 class AlignModel(nn.Module):
@@ -171,13 +171,14 @@ def chance_loss(p: AlignmentParams, classes: int) -> float:
 
 
 def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p: AlignmentParams,
-          dist: DistInfo, on_epoch=None, start: dict | None = None) -> None:
-    """Plain training loop. ``on_epoch(epoch, metrics, state_dict)`` is called on every process
-    after each epoch (logging and resume checkpoints are the caller's business).
+          dist: DistInfo, on_log=None, start: dict | None = None) -> list[dict]:
+    """``alignment.epochs`` epochs on the engine loop (warm-up over ``warmup_epochs``, then cosine;
+    a log point, validation and resume state per epoch). ``on_log(step, metrics, state)`` is called on
+    every process after each epoch (logging and resume checkpoints are the caller's business);
+    ``start`` is such a ``state``. Returns the metrics of every epoch.
 
     Loss per batch: M^2ICL, label-aware with :func:`training_labels` (categories, else audio
-    clusters) + ``label_weight`` x the prototype heads; lr: linear warm-up over ``warmup_epochs``,
-    then cosine decay.
+    clusters) + ``label_weight`` x the prototype heads.
     """
     require_batch_fits("alignment.batch_size", p.batch_size, len(train_split), "videos")
     device = dist.device
@@ -186,57 +187,43 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
     classes = num_classes(p, train_split)
     if weak and (model.prototypes is None or len(model.prototypes) != classes):
         raise ValueError(f"the label-aware loss needs {classes} prototypes: build AlignModel(p, num_classes(p, split))")
-    ddp = dist.prepare(model)
+    t = train_split.frames.shape[1]
+    per_epoch = len(epoch_batches(len(train_split), t, p.batch_size, p.seed, 0))
+    spec = LoopSpec("align", "alignment.lr", per_epoch * p.epochs, per_epoch, int(round(per_epoch * p.warmup_epochs)))
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    steps = len(epoch_batches(len(train_split), train_split.frames.shape[1], p.batch_size, p.seed, 0))
-    sched = warmup_cosine_scheduler(opt, steps * p.epochs, int(round(steps * p.warmup_epochs)))
-    first = 0
-    if start is not None:
-        model.load_state_dict(start["model"])
-        opt.load_state_dict(start["optimizer"])
-        sched.load_state_dict(start["scheduler"])
-        torch.set_rng_state(start["torch_rng"])
-        first = start["epoch"] + 1
     frames = torch.from_numpy(train_split.frames)
     audio = torch.from_numpy(train_split.audio)
     labels = torch.from_numpy(frame_labels) if weak else None
     chance = chance_loss(p, classes if weak else 0)
-    for epoch in range(first, p.epochs):
-        model.train()
-        gen = torch.Generator().manual_seed(p.seed * 1000 + epoch)
-        drop_gen = torch.Generator(device=device).manual_seed(p.seed * 1000 + epoch + 1)
-        batches = epoch_batches(len(train_split), frames.shape[1], p.batch_size, p.seed, epoch)
-        total = 0.0
-        for batch in progress(batches, desc=f"align epoch {epoch + 1}/{p.epochs}"):
-            # every process draws the same augmentation stream and keeps its own slice
-            images = augment(frames[batch[:, 0], batch[:, 1]], p.image_size, gen, p.augment)
-            mine = dist.local(np.arange(len(batch)), "alignment.batch_size")
-            spec = audio[batch[mine, 0], batch[mine, 1]].to(device)
-            with dist.autocast():
-                a, vs, protos = ddp(dist.inputs(images[mine]), spec)  # [b, D], [[b, D, h, w]], [C, D]
-            a, vs = a.float(), [v.float() for v in vs]
-            batch_labels = labels[batch[:, 0], batch[:, 1]].to(device) if weak else None
-            coupled = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop,
-                                 drop_gen, batch_labels)  # the global loss, on every process
-            local = a.new_zeros(())
-            if weak:  # per-sample terms: a mean over this process's share, which DDP averages
-                local = p.label_weight * prototype_loss(a, vs, protos.float(), batch_labels[mine], p.tau)
-            opt.zero_grad(set_to_none=True)
-            (coupled * dist.world + local).backward()  # x world undoes DDP's averaging of the global loss
-            opt.step()
-            sched.step()
-            loss = coupled.detach() + mean_over_processes(local)
-            total += require_finite_loss(float(loss.detach()), f"align epoch {epoch + 1}", "alignment.lr")
-        retrieval = retrieval_top1(model, val_split, p, device)
-        metrics = {"loss": total / max(len(batches), 1), "loss_chance": chance,
-                   "val_top1_video": retrieval["video"], "val_top1_video_chance": 1 / len(val_split),
-                   "val_top1_category": retrieval["category"]}
-        log.info("epoch %d: loss %.4f (chance %.2f), val audio->image top-1 %.3f (same category %.3f)", epoch + 1,
-                 metrics["loss"], chance, retrieval["video"], retrieval["category"])
-        if on_epoch:
-            on_epoch(epoch, metrics, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                      "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-                                      "epoch": epoch, "metrics": metrics})
+    plan = functools.lru_cache(maxsize=1)(lambda epoch: epoch_batches(len(train_split), t, p.batch_size, p.seed, epoch))
+
+    def batch_at(i: int):
+        batch = plan(i // per_epoch)[i % per_epoch]
+        # every process draws the same augmentation stream and keeps its own slice
+        images = augment(frames[batch[:, 0], batch[:, 1]], p.image_size, torch.Generator().manual_seed(p.seed * 100_003 + i),
+                         p.augment)
+        mine = dist.local(np.arange(len(batch)), "alignment.batch_size")
+        return {"images": images[mine], "spec": audio[batch[mine, 0], batch[mine, 1]], "mine": mine,
+                "labels": labels[batch[:, 0], batch[:, 1]] if weak else None,
+                "drop": torch.Generator(device=device).manual_seed(p.seed * 100_003 + i + 1)}
+
+    def step(m, b):
+        a, vs, protos = m(dist.inputs(b["images"]), b["spec"].to(device))  # [b, D], [[b, D, h, w]], [C, D]
+        a, vs = a.float(), [v.float() for v in vs]
+        batch_labels = b["labels"].to(device) if weak else None
+        coupled = m2icl_loss(gather_keep_local(a), [gather_keep_local(v) for v in vs], p.tau, p.mask_drop,
+                             b["drop"], batch_labels)  # the global loss, on every process
+        local = a.new_zeros(())
+        if weak:  # per-sample terms: a mean over this process's share
+            local = p.label_weight * prototype_loss(a, vs, protos.float(), batch_labels[b["mine"]], p.tau)
+        return StepLoss(local, coupled)
+
+    def validate(kept: AlignModel) -> dict:
+        retrieval = retrieval_top1(kept, val_split, p, device)
+        return {"loss_chance": chance, "val_top1_video": retrieval["video"], "val_top1_video_chance": 1 / len(val_split),
+                "val_top1_category": retrieval["category"]}
+
+    return engine_train(model, opt, spec, batch_at, step, dist, validate=validate, on_log=on_log, start=start)["points"]
 
 
 @torch.no_grad()

@@ -176,6 +176,7 @@ class TrainingParams:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    resume: bool = False  # continue an interrupted run from data/checkpoints/<stage>.resume.pt
 
     def validate(self, prefix: str) -> None:
         _check_init(self.init, f"{prefix}.init")
@@ -305,6 +306,7 @@ class SegParams:
     tau: float = 0.03
     augment: bool = True
     seed: int = 0
+    resume: bool = False  # continue an interrupted run from data/checkpoints/train_seg.<mode>.resume.pt
 
     def validate(self, prefix: str) -> None:
         _require(set(self.baselines) <= {"pseudo", "none", "full"} and len(set(self.baselines)) == len(self.baselines)
@@ -477,3 +479,13 @@ def load_params(path: str | Path) -> Params:
     if data is not None and not isinstance(data, dict):
         raise ParamError("<file>", f"{path} must hold a mapping of sections")
     return params_from_dict(data)
+
+
+def recorded(section: Any) -> dict:
+    """``asdict(section)`` without the ``resume`` switches: what outputs record and resume states
+    are keyed by, so a resumed run writes the same bytes as an uninterrupted one."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "resume"}
+        return value
+    return strip(dataclasses.asdict(section))

@@ -1,133 +1,84 @@
-"""Render every map of the pipeline side by side for chosen videos: ``python -m avs_core.inspect``.
+"""``avs inspect`` (= ``python -m avs_core.inspect``): look at every intermediate map.
 
-Reads only the HDF5 outputs of the stages (whatever exists), writes a PNG grid per split and a
-small static HTML page. Per frame: image, ground truth, coarse AV map, CAM, C^2AM, saliency, Eq. 6,
-PAMR input, PAMR, random walk, CRF mask and the final prediction, each captioned with its IoU
-(maps thresholded as ``avs_core.maps`` describes).
+Two products, both read only the stages' HDF5 outputs (whatever exists):
+
+* the **explorer** (``reports/inspect/explorer/index.html``): one static page, readable offline,
+  over every split, video, frame and stage, with heat-map / mask overlays, ground-truth contours,
+  a sortable and filterable video list, the frames where a refinement step lowered the IoU and the
+  maps that prefer the background. ``--compare REV_A REV_B`` shows two git revisions or DVC
+  experiments (``workspace`` = the files on disk) on the same frames.
+* the static **PNG grid** (``reports/inspect/{split}.png``): frame 1 of the worst and best videos,
+  every map captioned with its IoU; ``evaluate`` writes one per split for the README and
+  ``dvc plots``.
+
+Masks follow ``evaluate``'s rules (``avs_core.evaluation.METHODS``).
 
 Examples::
 
-    python -m avs_core.inspect --split test --worst 4
-    python -m avs_core.inspect --split train --ids abc123 def456 --out reports/inspect
+    avs inspect                                   # explorer of the workspace + train grid
+    avs inspect --compare HEAD exp-1a2b3          # two runs side by side
+    avs inspect --grid-only --split test --worst 4 --ids abc123
 """
 from __future__ import annotations
 
 import argparse
-import html
 import sys
+import tempfile
 from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
-
-from avs_core.maps import minmax, prob_to_logits, resize_maps, to_probability
-from avs_core.metrics import frame_iou
-from avs_core.store import atomic_write_text, open_h5, read_strings
-
-# (column title, file pattern, dataset, rule)
-COLUMNS = [
-    ("coarse AV", "data/align/{split}.h5", "fused", "minmax"),
-    ("CAM", "data/pseudo/c2am/{split}.h5", "cam", "prob"),
-    ("C2AM", "data/pseudo/c2am/{split}.h5", "c2am", "prob"),
-    ("saliency", "data/pseudo/saliency/{split}.h5", "saliency", "prob"),
-    ("Eq. 6", "data/pseudo/saliency/{split}.h5", "eq6", "prob"),
-    ("PAMR input", "data/pseudo/pamr/{split}.h5", "fused", "prob"),
-    ("PAMR", "data/pseudo/pamr/{split}.h5", "pamr", "prob"),
-    ("random walk", "data/pseudo/affinity/{split}.h5", "walk", "prob"),
-    ("CRF", "data/pseudo/crf/{split}.h5", "mask", "prob"),
-    ("prediction", "data/seg/pseudo/{split}.h5", "prob", "prob"),
-]
-TILE = 112
+from avs_core.data.records import SPLITS
+from avs_core.explore.grid import TILE, render
+from avs_core.explore.page import write_explorer
+from avs_core.explore.revisions import WORKSPACE, RevisionError, materialize
+from avs_core.explore.scores import run_files
+from avs_core.runtime import setup_logging
 
 
-def _colour(m: np.ndarray) -> np.ndarray:
-    return cv2.applyColorMap((np.clip(m, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
 
-
-def _tile(img: np.ndarray, caption: str) -> np.ndarray:
-    t = cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_NEAREST).copy()
-    cv2.rectangle(t, (0, 0), (TILE, 14), (0, 0, 0), -1)
-    cv2.putText(t, caption[:18], (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
-    return t
-
-
-def load_columns(split: str, root: Path) -> list[tuple[str, np.ndarray, str]]:
-    """The maps that exist for ``split``: ``(title, [V, T, S, S] array, rule)``."""
-    out = []
-    for title, pattern, key, rule in COLUMNS:
-        path = root / pattern.format(split=split)
-        if path.is_file():
-            with open_h5(path) as f:
-                if key in f:
-                    out.append((title, f[key][()], rule))
-    return out
-
-
-def frame_scores(maps: np.ndarray, rule: str, gt: torch.Tensor) -> np.ndarray:
-    """IoU of every frame of ``maps`` [N, S, S] against ``gt`` [N, H0, W0]."""
-    prob = to_probability(resize_maps(torch.from_numpy(maps).float(), tuple(gt.shape[-2:])), rule)
-    return frame_iou(prob_to_logits(prob), gt).numpy()
-
-
-def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Path, root: Path = Path(".")) -> Path:
-    """Write ``{out_dir}/{split}.png`` and ``{out_dir}/{split}.html``; returns the PNG path."""
-    with open_h5(root / f"data/prepared/{split}.h5") as f:
-        all_ids = read_strings(f["ids"])
-        frames, masks, annotated = f["frames"][()], f["masks"][()], f["annotated"][()]
-    columns = load_columns(split, root)
-    if not columns:
-        raise SystemExit(f"no map outputs found for split '{split}'; run `dvc repro` first")
-    ranking = columns[-1]
-    v_idx = np.flatnonzero(annotated.any(1))
-    gt_first = torch.from_numpy(masks[v_idx, annotated[v_idx].argmax(1)]).float()
-    first = annotated[v_idx].argmax(1)
-    iou = frame_scores(ranking[1][v_idx, first], ranking[2], gt_first)
-    if ids:
-        missing = sorted(set(ids) - set(all_ids))
-        if missing:
-            raise SystemExit(f"unknown video id(s) in split '{split}': {', '.join(missing)}")
-        chosen = [all_ids.index(i) for i in ids]
-    else:
-        order = np.argsort(iou)
-        chosen = [int(v_idx[i]) for i in list(order[:worst]) + list(order[::-1][:best])]
-    rows, cells = [], []
-    for v in chosen:
-        k = int(annotated[v].argmax()) if annotated[v].any() else 0
-        gt = masks[v, k].astype(np.float32)
-        img = frames[v, k].transpose(1, 2, 0)
-        tiles = [_tile(img, f"{all_ids[v][:10]} f{k + 1}"), _tile(np.repeat(gt[:, :, None] * 255, 3, 2).astype(np.uint8), "ground truth")]
-        row_cells = []
-        for title, maps, rule in columns:
-            m = maps[v, k].astype(np.float32)
-            score = frame_scores(m[None], rule, torch.from_numpy(gt)[None])[0] if annotated[v, k] else float("nan")
-            shown = minmax(torch.from_numpy(m)[None])[0].numpy() if rule == "minmax" else m
-            tiles.append(_tile(_colour(shown), f"{title} {score:.2f}"))
-            row_cells.append(f"<td>{html.escape(title)}<br>IoU {score:.3f}</td>")
-        rows.append(np.concatenate(tiles, axis=1))
-        cells.append(f"<tr><td>{html.escape(all_ids[v])} (frame {k + 1})</td>{''.join(row_cells)}</tr>")
-    grid = np.concatenate(rows, axis=0)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png = out_dir / f"{split}.png"
-    ok, buf = cv2.imencode(".png", grid[:, :, ::-1])
-    png.write_bytes(buf.tobytes())
-    page = (f"<html><head><meta charset='utf-8'><title>pseudo masks: {split}</title></head><body>"
-            f"<h1>{split}: {len(chosen)} videos</h1><img src='{png.name}'>"
-            f"<table border=1>{''.join(cells)}</table></body></html>")
-    atomic_write_text(out_dir / f"{split}.html", page)
-    return png
+def explore(revs: list[str], splits: list[str], out_dir: Path, tile: int, repo: Path = Path(".")) -> dict:
+    """Write the explorer of ``revs`` (one or two; ``workspace`` = the files on disk) into ``out_dir``."""
+    with tempfile.TemporaryDirectory(prefix="avs-inspect-") as tmp:
+        runs = []
+        for i, rev in enumerate(revs):
+            if rev == WORKSPACE:
+                runs.append((rev, repo))
+                continue
+            root = Path(tmp) / f"run{i}"
+            for split in splits:
+                materialize(rev, run_files(split), root, repo)
+            runs.append((rev, root))
+        return write_explorer(runs, splits, out_dir, tile)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m avs_core.inspect", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--split", default="train", choices=["train", "val", "test"])
-    ap.add_argument("--ids", nargs="*", help="video ids (default: the worst and best by the last map)")
+    ap = argparse.ArgumentParser(prog="avs inspect", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--compare", nargs=2, metavar=("REV_A", "REV_B"),
+                    help="two git revisions or DVC experiment names (or 'workspace') shown side by side")
+    ap.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS), help="explorer splits")
+    ap.add_argument("--tile", type=int, default=TILE, help="explorer image size per map, pixels")
+    ap.add_argument("--out", default="reports/inspect", type=Path)
+    ap.add_argument("--grid-only", action="store_true", help="only the PNG grid")
+    ap.add_argument("--split", default="train", choices=list(SPLITS), help="PNG grid split")
+    ap.add_argument("--ids", nargs="*", help="PNG grid: video ids (default: the worst and best by the last map)")
     ap.add_argument("--worst", type=int, default=4)
     ap.add_argument("--best", type=int, default=4)
-    ap.add_argument("--out", default="reports/inspect", type=Path)
     args = ap.parse_args(argv)
-    png = render(args.split, args.ids, args.worst, args.best, args.out)
-    print(png, file=sys.stderr)
+    setup_logging()
+    if not 16 <= args.tile <= 512:
+        ap.error("--tile must be between 16 and 512 pixels")
+    if not args.compare:
+        png = render(args.split, args.ids, args.worst, args.best, args.out)
+        print(png, file=sys.stderr)
+        if args.grid_only:
+            return 0
+    elif args.grid_only:
+        ap.error("--grid-only shows the workspace; it does not take --compare")
+    try:
+        result = explore(args.compare or [WORKSPACE], args.splits, args.out / "explorer", args.tile)
+    except RevisionError as exc:
+        print(f"avs inspect: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result['index']}  ({result['files']} files, {result['bytes'] / 2**20:.1f} MiB)", file=sys.stderr)
     return 0
 
 

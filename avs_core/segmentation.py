@@ -23,28 +23,26 @@ exponential moving average of its weights, which is what is validated, kept and 
 """
 from __future__ import annotations
 
-import logging
-from dataclasses import asdict
+import functools
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import AlignmentParams, SegParams, require_batch_fits
+from avs_core.config import AlignmentParams, SegParams, recorded, require_batch_fits
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.checkpoint import load
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
-from avs_core.engine.schedule import warmup_cosine_scheduler
+from avs_core.engine.loop import LoopSpec, StepLoss
+from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_loss
 from avs_core.metrics import miou
 from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
 from avs_core.models.unet import AudioUNet
-from avs_core.runtime import progress, require_finite_loss
 from avs_core.supervision import Targets
 
-log = logging.getLogger(__name__)
 
 
 def build_model(p: SegParams, a: AlignmentParams, frames: int, align_checkpoint) -> nn.Module:
@@ -160,45 +158,41 @@ def balanced_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
 
 
 def train(model: nn.Module, train_data: SegData, targets: Targets, val_data: SegData, val_masks: np.ndarray,
-          p: SegParams, on_epoch=None, dist: DistInfo = SINGLE) -> dict:
-    """Plain loop of ``seg.steps`` steps, validated every ``seg.val_every``; leaves the
+          p: SegParams, on_log=None, dist: DistInfo = SINGLE, start: dict | None = None) -> dict:
+    """``seg.steps`` steps on the engine loop, validated every ``seg.val_every``; leaves the
     best-on-validation (EMA) weights in ``model`` and returns their step and mIoU.
+    ``on_log(step, metrics, state)`` at every validation; ``start``, such a ``state``, resumes.
 
     Under torchrun each process takes its share of every batch. The per-frame terms are means over
-    that share (DDP averages them); the L_avf term contrasts the whole batch, so it is gathered and
-    its backward scaled by the world size (see ``gather_keep_local``).
+    that share (DDP averages them); the L_avf term contrasts the whole batch, so it is gathered (see
+    ``avs_core.engine.loop``).
     """
     split = train_data.split
     temporal = train_data.temporal
     units = training_units(targets, temporal)
     require_batch_fits("seg.batch_size", p.batch_size, len(units), "videos" if temporal else "supervised frames")
     t = split.frames.shape[1]
-    classes = len(split.category_names)
     use_class = targets.mode == "none" and split.has_categories
-    clf = WeakClassifier(model.feature_channels, classes) if use_class else None
+    clf = WeakClassifier(model.feature_channels, len(split.category_names)) if use_class else None
     if targets.masks is None and clf is None and not (temporal and p.lambda_avf > 0):
         raise ValueError(f"train_seg[{targets.mode}]: no training signal (no masks, no categories and no L_avf)")
-    step_model = dist.prepare(model)
-    step_clf = dist.prepare(clf) if clf else None
+    net = WithClassifier(model, clf)
     encoders = {id(q) for m in (getattr(model, "visual", None), getattr(model, "audio", None)) if m is not None
                 for q in m.parameters()}
-    new = [q for q in model.parameters() if id(q) not in encoders] + (list(clf.parameters()) if clf else [])
-    groups = [{"params": new, "lr": p.lr * p.head_lr_mult}]  # from scratch
-    if encoders:
+    groups = [{"params": [q for q in net.parameters() if id(q) not in encoders], "lr": p.lr * p.head_lr_mult}]
+    if encoders:  # started from align
         groups.append({"params": [q for q in model.parameters() if id(q) in encoders], "lr": p.lr})
     opt = torch.optim.AdamW(groups, weight_decay=p.weight_decay)
-    sched = warmup_cosine_scheduler(opt, p.steps, min(p.steps // 10, len(units) // p.batch_size))
-    ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_update(p.ema), use_buffers=True) if p.ema > 0 else None
-    kept = ema.module if ema is not None else model
+    spec = LoopSpec(f"train_seg[{targets.mode}]", "seg.lr", p.steps, p.val_every,
+                    min(p.steps // 10, len(units) // p.batch_size), p.ema)
     masks = None if targets.masks is None else torch.from_numpy(targets.masks)
     weights = torch.from_numpy(targets.weights)
     labels = torch.from_numpy(split.labels.astype(np.int64))
-    gen = torch.Generator().manual_seed(p.seed)
-    best, total, done = {"miou": -1.0}, 0.0, 0
-    model.train()
-    for step, chosen in enumerate(progress(unit_batches(units, p.batch_size, p.steps, gen), total=p.steps,
-                                           desc=f"train_seg[{targets.mode}]")):
-        flip = (torch.rand(len(chosen), generator=gen) < 0.5) if p.augment else None
+
+    def batch_at(i: int):
+        chosen = unit_batch(units, p.batch_size, i, p.seed)
+        flip = (torch.rand(len(chosen), generator=torch.Generator().manual_seed(p.seed * 100_003 + i)) < 0.5) \
+            if p.augment else None
         mine = dist.local(np.arange(len(chosen)), "seg.batch_size")
         chosen, flip = chosen[mine], (None if flip is None else flip[mine])
         if temporal:
@@ -206,9 +200,12 @@ def train(model: nn.Module, train_data: SegData, targets: Targets, val_data: Seg
             flip = None if flip is None else flip.repeat_interleave(t)
         else:
             vids, ks = chosen[:, 0], chosen[:, 1]
+        return len(chosen), vids, ks, flip
+
+    def step(m, batch):
+        n, vids, ks, flip = batch
         images, audio = train_data.inputs(vids, ks, flip)
-        with dist.autocast():
-            out = step_model(dist.inputs(images), audio.to(dist.device))
+        out = m(dist.inputs(images), audio.to(dist.device))
         logits = out["logits"].float()[:, 0]  # [N, s, s]
         loss = logits.new_zeros(())
         if masks is not None:
@@ -218,60 +215,56 @@ def train(model: nn.Module, train_data: SegData, targets: Targets, val_data: Seg
                 target = torch.where(flip.view(-1, 1, 1), target.flip(-1), target)
             loss = loss + balanced_bce(logits, target.to(dist.device), weights[vids, ks].to(dist.device),
                                        p.balanced_bce)
-        if clf is not None:
-            loss = loss + F.cross_entropy(step_clf(out["logits"].float(), out["features"].float()),
-                                          labels[vids].to(dist.device))
+        if "class_logits" in out:
+            loss = loss + F.cross_entropy(out["class_logits"].float(), labels[vids].to(dist.device))
         coupled = loss.new_zeros(())
         if temporal and p.lambda_avf > 0:
-            mid = torch.arange(len(chosen)) * t + t // 2  # one frame per video
+            mid = torch.arange(n) * t + t // 2  # one frame per video
             a = gather_keep_local(out["audio"][mid].float())
             coupled = p.lambda_avf * m2icl_loss(a, [gather_keep_local(v[mid].float()) for v in out["visual"]], p.tau)
-        opt.zero_grad(set_to_none=True)
-        (loss + dist.world * coupled).backward()
-        opt.step()
-        sched.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        total += require_finite_loss(float((loss + coupled).detach()), f"train_seg[{targets.mode}] step {step + 1}",
-                                     "seg.lr")
-        done += 1
-        if (step + 1) % p.val_every == 0 or step + 1 == p.steps:
-            score = val_miou(kept, val_data, val_masks, dist)
-            model.train()
-            metrics = {"loss": total / done, "val_miou": score}
-            log.info("train_seg[%s] step %d: loss %.4f, val mIoU %.4f", targets.mode, step + 1, metrics["loss"], score)
-            if on_epoch:
-                on_epoch(step, metrics)
-            total, done = 0.0, 0
-            if score > best["miou"]:
-                best = {"miou": score, "step": step,
-                        "state": {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}}
+        return StepLoss(loss, coupled)
+
+    best = dict(start["best"]) if start is not None else {"miou": -1.0}
+
+    def validate(kept: WithClassifier) -> dict:
+        score = val_miou(kept.model, val_data, val_masks, dist)
+        if score > best["miou"]:
+            best.update(miou=score, state={k: v.detach().cpu().clone() for k, v in kept.model.state_dict().items()})
+        return {"val_miou": score}
+
+    def log_with_best(n: int, metrics: dict, state: dict) -> None:
+        if on_log is not None:
+            on_log(n, metrics, {**state, "best": dict(best)})
+
+    history = engine_train(net, opt, spec, batch_at, step, dist, validate=validate, on_log=log_with_best, start=start)
     model.load_state_dict(best["state"])
-    return {"supervision": targets.mode, "best_step": best["step"] + 1, "val_miou": best["miou"], "params": asdict(p)}
+    best_step = next(pt["step"] for pt in history["points"] if pt["val_miou"] == best["miou"])
+    return {"supervision": targets.mode, "best_step": best_step, "val_miou": best["miou"], "params": recorded(p)}
 
 
-def ema_update(decay: float):
-    """EMA with a warm-up (``min(decay, (1 + n) / (10 + n))`` at update n), so short runs are not
-    dominated by the initial weights."""
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        n = int(num_averaged)
-        d = min(decay, (1 + n) / (10 + n))
-        for avg, cur in zip(averaged, current):
-            if avg.is_floating_point():
-                avg.lerp_(cur, 1 - d)
-            else:  # BatchNorm's step counter
-                avg.copy_(cur)
+class WithClassifier(nn.Module):
+    """The segmentation network plus, for AVS(ws), the weak classifier on its mask-pooled features:
+    one module, so the loop's DDP, EMA and optimiser see both."""
 
-    return update
+    def __init__(self, model: nn.Module, clf: nn.Module | None):
+        super().__init__()
+        self.model, self.clf = model, clf
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor) -> dict:
+        out = self.model(images, audio)
+        if self.clf is not None:
+            out = {**out, "class_logits": self.clf(out["logits"].float(), out["features"].float())}
+        return out
 
 
-def unit_batches(units: np.ndarray, batch: int, steps: int, gen: torch.Generator):
-    """``steps`` batches of ``batch`` units: successive random permutations of all units, cut in
-    batches (the incomplete tail of a permutation is dropped)."""
+def unit_batch(units: np.ndarray, batch: int, i: int, seed: int) -> np.ndarray:
+    """The i-th batch of ``batch`` units: successive random permutations of all units (one per
+    pass, seeded by the pass index), cut in batches; the incomplete tail of a permutation is dropped."""
     per_pass = len(units) // batch
-    for step in range(steps):
-        if step % per_pass == 0:
-            order = torch.randperm(len(units), generator=gen).numpy()
-        i = step % per_pass
-        yield units[np.sort(order[i * batch:(i + 1) * batch])]
+    j = i % per_pass
+    return units[np.sort(_pass_order(len(units), seed, i // per_pass)[j * batch:(j + 1) * batch])]
+
+
+@functools.lru_cache(maxsize=4)
+def _pass_order(n: int, seed: int, index: int) -> np.ndarray:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + index)).numpy()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import pipeline, robustness
+from bench import explorer, pipeline, robustness
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -85,7 +85,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "robustness")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "explorer", "robustness")
 
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
@@ -127,6 +127,10 @@ def main(argv=None) -> int:
         print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
+    if "explorer" in parts:
+        raw["explorer"] = run = explorer.run()
+        print(f"\n### The pseudo-mask explorer at AVSBench S4 test size\n\n{explorer.__doc__.split(chr(10) * 2)[1]}\n")
+        print("\n".join(explorer.table(run)))
     if "robustness" in parts:
         runs = [robustness.run_one(style, subset) for subset in robustness.SUBSETS for style in robustness.STYLES]
         raw["robustness"] = runs

@@ -4,13 +4,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from avs_core import alignment, learning
-from avs_core.config import Params
+from avs_core.config import Params, recorded
 from avs_core.data.splits import load_split
 from avs_core.engine import checkpoint
 from avs_core.engine.distributed import init_distributed
@@ -22,7 +21,7 @@ from stages._common import main_only_dir, run_stage
 CHECKPOINT = Path("models/align.pt")
 MAPS_DIR = Path("data/align")
 LIVE_DIR = "reports/align"
-RESUME = Path("data/checkpoints/align.resume.pt")
+RESUME = checkpoint.RESUME_DIR / "align.resume.pt"
 log = logging.getLogger("stages.align")
 
 
@@ -53,24 +52,23 @@ def work(params: Params) -> None:
     train_split = load_split("train", p.audio_window)
     val_split = load_split("val", p.audio_window)
     model = alignment.AlignModel(p, alignment.num_classes(p, train_split))
-    fingerprint = json.dumps(asdict(replace(p, resume=False)), sort_keys=True)
+    fingerprint = json.dumps(recorded(p), sort_keys=True)
     resumer = checkpoint.Resumer(RESUME, fingerprint, p.resume)
     # the DVCLive folder appears with the other outputs, not epoch by epoch (no partial output)
     with main_only_dir(LIVE_DIR, dist) as live_dir:
         live = live_logger(live_dir) if dist.is_main else None
 
         start = resumer.restore()
-        history = [start["metrics"]] if start else []  # a run resumed after its last epoch still has one
 
-        def on_epoch(epoch, metrics, state):
-            history.append(metrics)
+        def on_log(step, metrics, state):
             if dist.is_main:
                 for name, value in metrics.items():
-                    live.log_metric(f"train/{name}", value)
+                    if name != "step":
+                        live.log_metric(f"train/{name}", value)
                 live.next_step()
                 resumer.keep(state)
 
-        alignment.train(model, train_split, val_split, p, dist, on_epoch, start)
+        history = alignment.train(model, train_split, val_split, p, dist, on_log, start)
         if not dist.is_main:
             return
         splits = {"train": train_split, "val": val_split, "test": load_split("test", p.audio_window)}
@@ -87,7 +85,7 @@ def work(params: Params) -> None:
             learning.report("align", learning_checks(history[-1], summary["val"], train_split), params.base.on_chance,
                             live_dir / "learning.json")
             checkpoint.save(CHECKPOINT, {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
-                                         "params": asdict(p)})
+                                         "params": recorded(p)})
         live.end()
     resumer.finish()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from avs_core import evaluation, learning
 from avs_core.config import Params
-from avs_core.inspect import render
+from avs_core.explore.grid import render
 from avs_core.store import atomic_dir, atomic_write_json
 from stages._common import run_stage
 

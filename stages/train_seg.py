@@ -1,12 +1,12 @@
 """Stage ``train_seg``: segmentation on pseudo masks (headline) and the baselines (``data/seg``)."""
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from avs_core import learning, segmentation
-from avs_core.config import Params
+from avs_core.config import Params, recorded
 from avs_core.data.records import SPLITS
 from avs_core.data.splits import load_masks, load_split
 from avs_core.engine import checkpoint
@@ -44,14 +44,20 @@ def work(params: Params) -> None:
             model = segmentation.build_model(p, a, frames, ALIGN)
             live = live_logger(live_dir / mode) if dist.is_main else None
 
-            def on_epoch(epoch, metrics, live=live):
+            resumer = checkpoint.Resumer(checkpoint.RESUME_DIR / f"train_seg.{mode}.resume.pt",
+                                         json.dumps({"seg": recorded(p), "mode": mode}, sort_keys=True), p.resume)
+
+            def on_log(step, metrics, state, live=live, resumer=resumer):
                 if live is None:
                     return
                 for name, value in metrics.items():
-                    live.log_metric(name, value)
+                    if name != "step":
+                        live.log_metric(name, value)
                 live.next_step()
+                resumer.keep(state)
 
-            info = segmentation.train(model, data["train"], targets, data["val"], val_masks, p, on_epoch, dist)
+            info = segmentation.train(model, data["train"], targets, data["val"], val_masks, p, on_log, dist,
+                                      resumer.restore())
             if not dist.is_main:
                 continue
             live.summary.update({k: v for k, v in info.items() if k != "params"})
@@ -60,11 +66,12 @@ def work(params: Params) -> None:
             checkpoint.save(model_dir / f"{mode}.pt", {"model": model.state_dict(), **info})
             (out_dir / mode).mkdir()
             for name in splits:
-                with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, asdict(p)) as out:
+                with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, recorded(p)) as out:
                     out.fh.attrs["supervision"] = mode
                     for start, prob in segmentation.predict(model, data[name], dist=dist):
                         out.add("prob", start, prob)
             log.info("%s: best val mIoU %.4f at step %d", mode, info["val_miou"], info["best_step"])
+            resumer.finish()
         if dist.is_main:
             learning.report("train_seg", checks, params.base.on_chance, live_dir / "learning.json")
 

@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import LEARNING, run_tiny_dag
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,3 +20,13 @@ def workdir(tmp_path, monkeypatch):
     """An empty working directory for stage runs (outputs land under it)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def learned_run(tmp_path_factory):
+    """The whole DAG on 36 tiny clips (``LEARNING``), once per session (~2 min on 2 cores); its root."""
+    root = tmp_path_factory.mktemp("learning")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        run_tiny_dag(root, LEARNING)
+    return root

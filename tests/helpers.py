@@ -21,6 +21,17 @@ TINY = {
     "eval": {"qualitative_videos": 1},
 }
 
+# learning on purpose: enough clips and epochs that tests/test_learning.py can demand margins
+LEARNING = {
+    "data": {"image_size": 64, "synthetic": {"videos_train": 36, "videos_val": 12, "videos_test": 12,
+                                              "frame_size": 64, "max_distractors": 1}},
+    "alignment": {"epochs": 8, "batch_size": 12, "dim": 32, "image_size": 64, "tau": 0.07, "lr": 1.0e-3},
+    "c2am": {"train": {"epochs": 1, "batch_size": 16}, "cam_epochs": 2},
+    "saliency": {"train": {"epochs": 1, "batch_size": 16}},
+    "affinity": {"train": {"epochs": 1, "batch_size": 16}},
+    "seg": {"steps": 150, "val_every": 50, "batch_size": 12, "width": 8, "image_size": 32},
+}
+
 
 def merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
@@ -36,3 +47,14 @@ def write_params(directory: Path, override: dict | None = None) -> Path:
     path = directory / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def run_tiny_dag(root: Path, override: dict | None = None) -> Path:
+    """Every stage in DAG order, in the current directory (``root``), without DVC."""
+    from stages import (affinity, align, c2am, crf, evaluate, pamr, prepare, saliency, spectrograms,
+                        synthesize, train_seg)
+    params = write_params(root, override)
+    for stage in (synthesize, prepare, spectrograms, align, c2am, saliency, pamr, affinity, crf, train_seg, evaluate):
+        if stage.main(["--params", str(params)]) != 0:
+            raise RuntimeError(f"{stage.__name__} failed in {root}")
+    return params

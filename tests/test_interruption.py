@@ -99,8 +99,8 @@ def chain(tmp_path_factory):
 
 
 def started(workdir: Path, stage: str, log: Path) -> bool:
-    if stage == "align":  # mid-training: epoch 1 of 3 is done
-        return b"epoch 1:" in log.read_bytes()
+    if stage == "align":  # mid-training: the first log point (epoch 1 of 3) is done
+        return b"align step " in log.read_bytes()
     return any((workdir / "data/pseudo").glob(".pamr.tmp-*"))  # maps are being written
 
 

@@ -10,8 +10,9 @@ network 0.230 mIoU / 0.412 F against AVS(ws) 0.178 / 0.254 (1.29x / 1.62x). The 
 (1.25x, 1.1x mIoU and 1.2x F) leave room for float differences across CPUs, while a broken loss, a
 shuffled pairing or a segmentation net that ignores its targets all fall to about 1x.
 
-The tiny run uses tau = 0.07 and lr 1e-3 so that 8 epochs on 36 clips suffice (the default tau =
-0.03 needs the default dataset's longer run). It takes about 2 minutes on 2 cores.
+The tiny run (``learned_run`` in conftest.py, shared with the explorer tests) uses tau = 0.07 and
+lr 1e-3 so that 8 epochs on 36 clips suffice (the default tau = 0.03 needs the default dataset's
+longer run). It takes about 2 minutes on 2 cores.
 """
 import json
 
@@ -19,31 +20,10 @@ import pytest
 
 from avs_core.learning import Check, loss_check, mask_chance_miou, report, score_check
 from avs_core.runtime import NotLearnedError
-from stages import align, c2am, crf, evaluate, pamr, prepare, saliency, spectrograms, synthesize, train_seg
-from stages import affinity as affinity_stage
-from tests.helpers import write_params
-
-LEARNING = {
-    "data": {"image_size": 64, "synthetic": {"videos_train": 36, "videos_val": 12, "videos_test": 12,
-                                              "frame_size": 64, "max_distractors": 1}},
-    "alignment": {"epochs": 8, "batch_size": 12, "dim": 32, "image_size": 64, "tau": 0.07, "lr": 1.0e-3},
-    "c2am": {"train": {"epochs": 1, "batch_size": 16}, "cam_epochs": 2},
-    "saliency": {"train": {"epochs": 1, "batch_size": 16}},
-    "affinity": {"train": {"epochs": 1, "batch_size": 16}},
-    "seg": {"steps": 150, "val_every": 50, "batch_size": 12, "width": 8, "image_size": 32},
-}
-ORDER = (synthesize, prepare, spectrograms, align, c2am, saliency, pamr, affinity_stage, crf, train_seg, evaluate)
-
 
 @pytest.fixture(scope="module")
-def learned(tmp_path_factory):
-    root = tmp_path_factory.mktemp("learning")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        params = write_params(root, LEARNING)
-        for stage in ORDER:
-            assert stage.main(["--params", str(params)]) == 0, stage.__name__
-        return json.loads((root / "reports/metrics.json").read_text())
+def learned(learned_run):
+    return json.loads((learned_run / "reports/metrics.json").read_text())
 
 
 def test_own_audio_beats_shuffled_audio(learned):

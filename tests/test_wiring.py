@@ -49,3 +49,17 @@ def test_declared_params_exist(name):
 
 def test_pycache_is_ignored():
     assert "__pycache__/" in (REPO / ".dvcignore").read_text()
+
+
+def test_lock_records_the_code_in_the_tree():
+    """The committed dvc.lock was written by `dvc repro` on this very code (DVC workflow: run, then
+    commit dvc.lock with the tracked reports), so a fresh clone's `dvc status` starts clean and
+    `dvc exp show` / `avs inspect --compare HEAD` have a baseline. Reads files only."""
+    import hashlib
+
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]
+    assert set(lock) == set(STAGES), "dvc.lock lacks stages of dvc.yaml: run `dvc repro` and commit dvc.lock"
+    stale = sorted({d["path"] for stage in lock.values() for d in stage.get("deps", [])
+                    if d["path"].endswith(".py") and (not (REPO / d["path"]).is_file()
+                                                      or hashlib.md5((REPO / d["path"]).read_bytes()).hexdigest() != d["md5"])})
+    assert not stale, f"dvc.lock records other versions of {stale}: run `dvc repro` and commit dvc.lock"

@@ -11,6 +11,7 @@ import torch
 from avs_core.store import atomic_path
 
 log = logging.getLogger(__name__)
+RESUME_DIR = Path("data/checkpoints")  # outside every DVC output
 
 
 def save(path: str | Path, obj: dict[str, Any]) -> None:
@@ -27,7 +28,8 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 class Resumer:
-    """Per-epoch training state kept outside DVC's outputs, so an interrupted stage can continue.
+    """Training state (``avs_core.engine.loop``'s, at each log point) kept outside DVC's outputs,
+    so an interrupted stage can continue.
 
     The state is only reused when it was written with the same ``fingerprint`` (the stage's
     params); it is deleted once the stage has finished.
@@ -43,7 +45,7 @@ class Resumer:
         if state.get("fingerprint") != self.fingerprint:
             log.warning("%s was written with other params; starting from scratch", self.path)
             return None
-        log.info("resuming from %s (epoch %d done)", self.path, state["epoch"] + 1)
+        log.info("resuming from %s (step %d done)", self.path, state["step"])
         return state
 
     def keep(self, state: dict[str, Any]) -> None:

@@ -9,14 +9,13 @@ Outputs ``{split}.h5``: ``trimap`` [V, T, g, g] uint8 (255 = ignore) and ``walk`
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import AffinityParams
+from avs_core.config import AffinityParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.engine.parallel import ordered_map
@@ -80,7 +79,7 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
                     feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
                 yield maps, pam, feats, n, image_size, p
 
-        with map_file(out_dir / f"{split}.h5", "affinity", split, asdict(p)) as out:
+        with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p)) as out:
             start = 0
             for tri, walk in progress(ordered_map(_walk, walk_inputs(), workers), desc=f"random walk {split}"):
                 out.add("trimap", start, tri)

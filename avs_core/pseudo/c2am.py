@@ -5,8 +5,8 @@ the dataset has categories, ``cam`` [V, T, S, S] (max-normalised CAM in [0, 1]).
 """
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import C2AMParams
+from avs_core.config import C2AMParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
+from avs_core.engine.loop import LoopSpec, local_loss, train
 from avs_core.losses.c2am import c2am_loss
 from avs_core.models.backbones import resnet_stages
 from avs_core.models.encoders import normalize_images
@@ -63,17 +64,24 @@ def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, di
     with torch.no_grad():
         feats = torch.cat([resnet_stages(net, dist.inputs(normalize_images(torch.from_numpy(frames[i:i + 64]))))[-1]
                            for i in range(0, len(frames), 64)])  # [N, C, h, w]
-    clf = nn.Conv2d(feats.shape[1], num_classes, 1, bias=False).to(dist.device)
-    opt = torch.optim.Adam(clf.parameters(), lr=p.cam_lr)
-    gen = torch.Generator().manual_seed(seed)
+    clf = nn.Conv2d(feats.shape[1], num_classes, 1, bias=False)
+    batch = min(64, len(feats))
+    per_epoch = len(feats) // batch
+    spec = LoopSpec("cam", "c2am.cam_lr", per_epoch * p.cam_epochs, per_epoch)
     y = torch.from_numpy(targets).to(dist.device)
-    for epoch in range(p.cam_epochs):
-        for idx in torch.randperm(len(feats), generator=gen).split(64):
-            idx = idx.to(dist.device)
-            loss = F.cross_entropy(clf(feats[idx]).mean(dim=(2, 3)), y[idx])  # GAP then linear
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+
+    @functools.lru_cache(maxsize=1)
+    def epoch_order(epoch: int) -> torch.Tensor:
+        return torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+
+    def batch_at(i: int) -> torch.Tensor:
+        idx = epoch_order(i // per_epoch)[(i % per_epoch) * batch:(i % per_epoch + 1) * batch]
+        return idx[dist.local(np.arange(batch), "c2am CAM batch (64)")].to(dist.device)
+
+    def step(m, idx):
+        return local_loss(F.cross_entropy(m(feats[idx]).mean(dim=(2, 3)), y[idx]))  # GAP then linear
+
+    train(clf, torch.optim.Adam(clf.parameters(), lr=p.cam_lr), spec, batch_at, step, dist)
     with torch.no_grad():
         acc = float((clf(feats).mean(dim=(2, 3)).argmax(1) == y).float().mean())
     log.info("CAM classifier: train accuracy %.3f", acc)
@@ -110,7 +118,7 @@ def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None,
         return 1 - prob if flipped else prob
 
     for split in SPLITS:
-        with map_file(out_dir / f"{split}.h5", "c2am", split, asdict(p)) as out:
+        with map_file(out_dir / f"{split}.h5", "c2am", split, recorded(p)) as out:
             out.fh.attrs["flipped"] = flipped
             for start, maps in predict_maps(c2am_fn, split, image_size, dist):
                 out.add("c2am", start, maps)

@@ -1,9 +1,9 @@
-"""What the pseudo-mask stages share: map files, chunked frame reading, a plain frame-level training loop."""
+"""What the pseudo-mask stages share: map files, chunked frame reading, frame-level training on the engine loop."""
 from __future__ import annotations
 
 import contextlib
-import logging
-import math
+import functools
+import json
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -12,13 +12,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import TrainingParams, require_batch_fits
+from avs_core.config import TrainingParams, recorded, require_batch_fits
 from avs_core.data.splits import PREPARED_DIR
+from avs_core.engine.checkpoint import RESUME_DIR, Resumer
 from avs_core.engine.distributed import SINGLE, DistInfo
-from avs_core.engine.schedule import warmup_cosine_scheduler
+from avs_core.engine.loop import LoopSpec, coupled_loss, local_loss, train
 from avs_core.learning import Check, loss_check
 from avs_core.models.encoders import normalize_images
-from avs_core.runtime import progress, require_finite_loss
+from avs_core.runtime import progress
 from avs_core.store import (
     StoreError,
     create_h5,
@@ -28,7 +29,6 @@ from avs_core.store import (
     write_strings,
 )
 
-log = logging.getLogger(__name__)
 CHUNK_VIDEOS = 16
 
 
@@ -97,9 +97,9 @@ def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(maps.float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
 
 
-def augment_pair(images: torch.Tensor, targets: torch.Tensor | None, gen: torch.Generator):
-    """Random horizontal flip applied identically to images ``[B, 3, H, W]`` and targets ``[B, ..., h, w]``."""
-    flip = torch.rand(images.shape[0], generator=gen) < 0.5
+def flip_pair(images: torch.Tensor, targets: torch.Tensor | None, flip: torch.Tensor):
+    """Horizontal flip where ``flip`` [B] is set, applied identically to images ``[B, 3, H, W]``
+    and targets ``[B, ..., h, w]``."""
     images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
     if targets is not None:
         shape = (-1,) + (1,) * (targets.ndim - 1)
@@ -110,48 +110,50 @@ def augment_pair(images: torch.Tensor, targets: torch.Tensor | None, gen: torch.
 def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
         p: TrainingParams, seed: int, desc: str, dist: DistInfo = SINGLE, coupled: bool = False) -> dict:
-    """Plain Adam loop over frames (and aligned per-frame targets), lr warm-up (1 epoch) + cosine.
+    """Adam over frames (and aligned per-frame targets) with random horizontal flips, on the engine
+    loop: lr warm-up (1 epoch) + cosine, finite-loss checks, DDP.
+
+    ``loss_fn(model, images [b, 3, S, S], targets [b, ...] | None)`` is a per-sample mean, or, with
+    ``coupled``, a loss over the gathered global batch (``gather_keep_local``).
 
     Returns the loss curve: ``{"initial": loss of the untrained net on the first batch,
-    "epochs": [mean loss per epoch]}`` (what :func:`learning_check` compares).
-
-    Under torchrun every process draws the same global batch and trains on its share. A loss
-    that couples the samples of a batch (``coupled``: it gathers with ``gather_keep_local``) is
-    the global loss on every process, so its backward is scaled by the world size to undo DDP's
-    averaging; a per-sample mean needs no scaling.
+    "epochs": [mean loss per epoch]}`` (what :func:`learning_check` compares). The training state
+    is kept after every epoch in ``data/checkpoints/<desc>.resume.pt`` (deleted at the end), from
+    which ``p.resume`` continues an interrupted run.
     """
     require_batch_fits(f"{desc}.train.batch_size", p.batch_size, len(frames), "frames")
-    step_model = dist.prepare(model)
+    per_epoch = len(frames) // p.batch_size
+    spec = LoopSpec(desc, f"{desc}.train.lr", per_epoch * p.epochs, per_epoch, warmup=per_epoch)
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.lr, weight_decay=p.weight_decay)
-    steps = len(frames) // p.batch_size
-    sched = warmup_cosine_scheduler(opt, steps * p.epochs, steps)
-    scale = dist.world if coupled else 1
-    history = {"initial": float("nan"), "epochs": []}
-    for epoch in range(p.epochs):
-        model.train()
+
+    @functools.lru_cache(maxsize=1)
+    def epoch_plan(epoch: int) -> tuple[np.ndarray, torch.Tensor]:
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-        order = torch.randperm(len(frames), generator=gen).numpy()
-        batches = [order[i * p.batch_size:(i + 1) * p.batch_size] for i in range(steps)]
-        total = 0.0
-        for idx in progress(batches, desc=f"{desc} epoch {epoch + 1}/{p.epochs}"):
-            idx = np.sort(idx)
-            images = normalize_images(torch.from_numpy(frames[idx]))
-            target = None if targets is None else torch.from_numpy(targets[idx])
-            images, target = augment_pair(images, target, gen)
-            mine = dist.local(np.arange(len(idx)), f"{desc}.train.batch_size")
-            target = None if target is None else target[mine].to(dist.device)
-            with dist.autocast():
-                loss = loss_fn(step_model, dist.inputs(images[mine]), target).float()
-            opt.zero_grad(set_to_none=True)
-            (loss * scale).backward()
-            opt.step()
-            sched.step()
-            total += require_finite_loss(float(loss.detach()), f"{desc} epoch {epoch + 1}", f"{desc}.train.lr")
-            if math.isnan(history["initial"]):  # the first step: the untrained net's loss
-                history["initial"] = float(loss.detach())
-        history["epochs"].append(total / max(len(batches), 1))
-        log.info("%s epoch %d: loss %.4f (untrained: %.4f)", desc, epoch + 1, history["epochs"][-1], history["initial"])
-    return history
+        order = torch.randperm(len(frames), generator=gen).numpy()[:per_epoch * p.batch_size]
+        return order.reshape(per_epoch, p.batch_size), torch.rand(order.shape, generator=gen) < 0.5
+
+    def batch_at(i: int):
+        order, flips = epoch_plan(i // per_epoch)
+        j = i % per_epoch
+        idx = np.sort(order[j])
+        mine = dist.local(np.arange(len(idx)), f"{desc}.train.batch_size")
+        images = normalize_images(torch.from_numpy(frames[idx[mine]]))
+        target = None if targets is None else torch.from_numpy(targets[idx[mine]])
+        return flip_pair(images, target, flips.view(per_epoch, -1)[j][mine])
+
+    def step(m, batch):
+        images, target = batch
+        loss = loss_fn(m, dist.inputs(images), None if target is None else target.to(dist.device))
+        return coupled_loss(loss) if coupled else local_loss(loss)
+
+    # resume state per epoch, keyed by the params and seed (``<desc>.train.resume`` continues from it)
+    resumer = Resumer(RESUME_DIR / f"{desc}.resume.pt", json.dumps({"train": recorded(p), "seed": seed}, sort_keys=True),
+                      p.resume)
+    history = train(model, opt, spec, batch_at, step, dist, start=resumer.restore(),
+                    on_log=(lambda _n, _m, state: resumer.keep(state)) if dist.is_main else None)
+    if dist.is_main:
+        resumer.finish()
+    return {"initial": history["initial"], "epochs": [pt["loss"] for pt in history["points"]]}
 
 
 def learning_check(name: str, history: dict, margin: float = 0.9) -> Check:

@@ -10,14 +10,13 @@ Outputs ``{split}.h5``: ``saliency`` [V, T, S, S] float32 in [0, 1], ``eq6`` [V,
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import SaliencyParams
+from avs_core.config import SaliencyParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
@@ -58,7 +57,7 @@ def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: 
         return [], {}
     model.eval()
     for split in SPLITS:
-        with map_file(out_dir / f"{split}.h5", "saliency", split, asdict(p)) as out:
+        with map_file(out_dir / f"{split}.h5", "saliency", split, recorded(p)) as out:
             for start, sal in predict_maps(lambda x, _v: torch.sigmoid(model(x)), split, image_size, dist):
                 a = read_maps(c2am_dir / f"{split}.h5", "c2am", start, start + len(sal))
                 out.add("saliency", start, sal)
