@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile", type=int, default=TILE, help="explorer image size per map, pixels")
     ap.add_argument("--out", default="reports/inspect", type=Path)
     ap.add_argument("--grid-only", action="store_true", help="only the PNG grid")
-    ap.add_argument("--split", default="train", choices=list(SPLITS), help="PNG grid split")
+    ap.add_argument("--split", choices=list(SPLITS), help="PNG grid split (default: train, or the first of --splits)")
     ap.add_argument("--ids", nargs="*", help="PNG grid: video ids (default: the worst and best by the last map)")
     ap.add_argument("--worst", type=int, default=4)
     ap.add_argument("--best", type=int, default=4)
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 16 <= args.tile <= 512:
         ap.error("--tile must be between 16 and 512 pixels")
     if not args.compare:
-        png = render(args.split, args.ids, args.worst, args.best, args.out)
+        grid_split = args.split or ("train" if "train" in args.splits else args.splits[0])
+        png = render(grid_split, args.ids, args.worst, args.best, args.out)
         print(png, file=sys.stderr)
         if args.grid_only:
             return 0

@@ -90,7 +90,7 @@ def _page_times(index: Path) -> dict | None:
 
 
 def run(test_videos: int = AVSBENCH_S4_TEST, keep: Path | None = None) -> dict:
-    params = _params({"data": {"synthetic": {"videos_train": 2, "videos_val": 2, "videos_test": test_videos}}})
+    params = _params({"data": {"synthetic": {"videos_train": 32, "videos_val": 2, "videos_test": test_videos}}})
     with tempfile.TemporaryDirectory(dir=keep) as tmp:
         root = Path(tmp)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -23,7 +23,7 @@ TINY = {
 
 # learning on purpose: enough clips and epochs that tests/test_learning.py can demand margins
 LEARNING = {
-    "data": {"image_size": 64, "synthetic": {"videos_train": 36, "videos_val": 12, "videos_test": 12,
+    "data": {"image_size": 64, "synthetic": {"videos_train": 36, "videos_val": 12, "videos_test": 30,
                                               "frame_size": 64, "max_distractors": 1}},
     "alignment": {"epochs": 8, "batch_size": 12, "dim": 32, "image_size": 64, "tau": 0.07, "lr": 1.0e-3},
     "c2am": {"train": {"epochs": 1, "batch_size": 16}, "cam_epochs": 2},

@@ -8,12 +8,20 @@ import cv2
 import numpy as np
 import torch
 
-from avs_core.explore.scores import STAGES, frame_scores, present_stages, probabilities, split_info
+from avs_core.explore.scores import (
+    STAGES,
+    frame_scores,
+    present_stages,
+    probabilities,
+    read_block,
+    read_stage,
+    split_info,
+)
 from avs_core.maps import minmax
-from avs_core.store import open_h5
 
 GRID = ("coarse_av", "cam", "c2am", "saliency", "wsavs_eq6", "pamr_input", "pamr", "random_walk", "crf", "seg_pseudo")
 TILE = 112
+CHUNK = 64  # videos read at a time
 
 
 def _colour(m: np.ndarray) -> np.ndarray:
@@ -35,18 +43,20 @@ def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Pa
     columns = [m for m, ok in zip(STAGES, present) if ok and m.name in GRID]
     if not columns:
         raise SystemExit(f"no map outputs found for split '{split}'; run `dvc repro` first")
-    with open_h5(root / f"data/prepared/{split}.h5") as f:
-        frames, masks = f["frames"][()], f["masks"][()]
-    maps = {}
-    for m in columns:
-        with open_h5(root / m.path.format(split=split)) as f:
-            maps[m.name] = f[m.key][()]
     annotated = info.annotated
-    v_idx = np.flatnonzero(annotated.any(1))
-    first = annotated[v_idx].argmax(1)
     ranking = columns[-1]
-    iou, _ = frame_scores(probabilities(maps[ranking.name][v_idx, first], ranking.rule, masks.shape[-2:]),
-                          masks[v_idx, first])
+    iou = np.full(len(info.ids), np.nan)
+    for start in range(0, len(info.ids), CHUNK):  # bounded memory: the ranking map, a chunk at a time
+        stop = min(start + CHUNK, len(info.ids))
+        masks = read_block(root, split, start, stop)["masks"]
+        maps = read_stage(root, ranking, split, start, stop)
+        rows = np.flatnonzero(annotated[start:stop].any(1))
+        first = annotated[start:stop][rows].argmax(1)
+        if len(rows):
+            iou[start + rows] = frame_scores(probabilities(maps[rows, first], ranking.rule, masks.shape[-2:]),
+                                             masks[rows, first])[0]
+    v_idx = np.flatnonzero(~np.isnan(iou))
+    iou = iou[v_idx]
     if ids:
         missing = sorted(set(ids) - set(info.ids))
         if missing:
@@ -58,11 +68,12 @@ def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Pa
     rows = []
     for v in chosen:
         k = int(annotated[v].argmax()) if annotated[v].any() else 0
-        gt = masks[v, k].astype(np.float32)
-        tiles = [_tile(frames[v, k].transpose(1, 2, 0), f"{info.ids[v][:10]} f{k + 1}"),
+        block = read_block(root, split, v, v + 1)
+        gt = block["masks"][0, k].astype(np.float32)
+        tiles = [_tile(block["frames"][0, k].transpose(1, 2, 0), f"{info.ids[v][:10]} f{k + 1}"),
                  _tile(np.repeat(gt[:, :, None] * 255, 3, 2).astype(np.uint8), "ground truth")]
         for m in columns:
-            raw = maps[m.name][v, k].astype(np.float32)
+            raw = read_stage(root, m, split, v, v + 1)[0, k].astype(np.float32)
             score = frame_scores(probabilities(raw[None], m.rule, gt.shape), gt[None])[0][0] \
                 if annotated[v, k] else float("nan")
             shown = minmax(torch.from_numpy(raw)[None])[0].numpy() if m.rule == "minmax" else raw
