@@ -45,7 +45,7 @@ def test_explorer_scores_are_evaluates(learned_run, tmp_path):
     data = _page_data(out / "index.html")
     assert data["runs"] == ["workspace"] and set(data["splits"]) == {"train", "test"}
     videos = data["splits"]["test"]["videos"]
-    assert len(videos) == 12 and all(v["ann"] == [1] * 5 for v in videos)
+    assert len(videos) == 30 and all(v["ann"] == [1] * 5 for v in videos)
     train = data["splits"]["train"]["videos"]
     assert all(v["ann"] == [1, 0, 0, 0, 0] for v in train)  # S4 train: frame 1 only, no IoU elsewhere
     crf = NAMES.index("crf")
@@ -53,7 +53,7 @@ def test_explorer_scores_are_evaluates(learned_run, tmp_path):
     import cv2
     sprite = cv2.imread(str(out / "media/test/00000_run0.png"), cv2.IMREAD_UNCHANGED)
     assert sprite.shape == (len(STAGES) * 32, 5 * 32)
-    assert result["files"] == 1 + (36 + 12) * 3 and result["bytes"] > 0
+    assert result["files"] == 1 + (36 + 30) * 3 and result["bytes"] > 0
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -135,7 +135,7 @@ def test_explorer_in_headless_chromium(two_runs, monkeypatch, tmp_path):
         page.goto(index.as_uri())
         rows = "#videos tr.video-row"
         before = page.locator(rows).evaluate_all("rs => rs.map(r => r.dataset.id)")
-        assert len(before) == 12
+        assert len(before) == 30
         crf = NAMES.index("crf")
         page.click(f"th[data-key='s{crf}d']")  # sort by the CRF difference B - A (descending first)
         after = page.locator(rows).evaluate_all("rs => rs.map(r => r.dataset.id)")

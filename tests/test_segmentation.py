@@ -68,6 +68,6 @@ def test_training_runs_for_every_supervision_and_keeps_best_validation(model):
             AVSegmenter("resnet18", dim=16, width=16, frames=5)
         seen = []
         info = train(net, _data(tr, p), Targets(mode, masks, w.astype(np.float32)), _data(va, p), val_masks, p,
-                     lambda e, m: seen.append(m))
+                     lambda step, m, state: seen.append(m))
         assert len(seen) == 2 and info["supervision"] == mode
         assert info["val_miou"] == max(m["val_miou"] for m in seen)

@@ -104,6 +104,6 @@ def test_diverged_loss_stops_training():
 
     model = torch.nn.Conv2d(3, 1, 1)
     frames = np.zeros((8, 3, 8, 8), np.uint8)
-    with pytest.raises(DivergedError, match=r"demo epoch 1: the loss became nan.*demo.train.lr"):
+    with pytest.raises(DivergedError, match=r"demo step 1: the loss became nan.*demo.train.lr"):
         fit(model, frames, None, lambda m, x, t: m(x).mean() * float("nan"), TrainingParams(epochs=1, batch_size=4),
             0, "demo")

@@ -142,7 +142,7 @@ def train(model: nn.Module, opt: torch.optim.Optimizer, spec: LoopSpec, batch_at
         sched.step()
         if ema is not None:
             ema.update_parameters(model)
-        value = float(coupled.detach() + mean_over_processes(local.detach()))
+        value = float(coupled.detach() + (mean_over_processes(local.detach()) if dist.world > 1 else local.detach()))
         total += require_finite_loss(value, f"{spec.name} step {i + 1}", spec.lr_key)
         done += 1
         if math.isnan(history["initial"]):

@@ -5,6 +5,7 @@ the dataset has categories, ``cam`` [V, T, S, S] (max-normalised CAM in [0, 1]).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from pathlib import Path
@@ -56,7 +57,9 @@ def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMN
 
 def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, dist: DistInfo = SINGLE):
     """CAM baseline: a linear classifier on frozen ``align`` layer-4 features, trained with the video
-    category (the instance-level weak label). Returns ``(backbone, classifier)``."""
+    category (the instance-level weak label), on the main process only (it is a seconds-long
+    linear probe). Returns ``(backbone, classifier, learning check)``."""
+    dist = dataclasses.replace(dist, rank=0, world=1)  # this process alone, on its device
     net, _ = build_backbone("align" if p.train.init == "align" else p.train.init)
     net.eval().requires_grad_(False).to(dist.device)
     frames = train_frames()
