@@ -43,10 +43,9 @@ def explore(revs: list[str], splits: list[str], out_dir: Path, tile: int, repo: 
             if rev == WORKSPACE:
                 runs.append((rev, repo))
                 continue
-            root = Path(tmp) / f"run{i}"
-            for split in splits:
-                materialize(rev, run_files(split), root, repo)
-            runs.append((rev, root))
+            files = [f for split in splits for f in run_files(split)]
+            prepared = {run_files(split)[0] for split in splits}  # frames and ground truth: always needed
+            runs.append((rev, materialize(rev, files, prepared, Path(tmp) / f"run{i}", repo)))
         return write_explorer(runs, splits, out_dir, tile)
 
 

@@ -17,13 +17,13 @@ class RevisionError(RuntimeError):
     """A revision that is unknown, or whose outputs are not in the DVC cache."""
 
 
-def materialize(rev: str, files: list[str], dest: Path, repo: Path = Path(".")) -> Path:
+def materialize(rev: str, files: list[str], required: set[str], dest: Path, repo: Path = Path(".")) -> Path:
     """Copy the ``files`` (paths relative to the repository) that ``rev`` holds into ``dest``
-    under the same relative paths; returns ``dest``. ``files[0]`` is required.
+    under the same relative paths; returns ``dest``. Those in ``required`` must exist.
 
     Raises:
         RevisionError: ``rev`` is neither a git revision nor an experiment of ``repo``, or its
-            required file is not in the DVC cache.
+            required files are not in the DVC cache.
     """
     from dvc.api import DVCFileSystem
     from dvc.scm import RevError
@@ -36,9 +36,9 @@ def materialize(rev: str, files: list[str], dest: Path, repo: Path = Path(".")) 
                             "(see `git log` and `dvc exp list`)") from None
     except FileNotFoundError:
         raise RevisionError(f"revision '{rev}' has no dvc.yaml: it predates the pipeline") from None
-    for i, path in enumerate(files):
+    for path in files:
         if not fs.exists(path):
-            if i == 0:
+            if path in required:
                 raise RevisionError(
                     f"revision '{rev}' has no {path} in the DVC cache: its dvc.lock records outputs that were "
                     "never produced (or were garbage-collected) in this repository. Produce them with "
