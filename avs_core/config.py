@@ -124,9 +124,9 @@ class AlignmentParams:
     proj_dropout: float = 0.1
     image_size: int = 128
     audio_window: Literal["frame", "centre", "clip"] = "frame"
-    epochs: int = 12
-    batch_size: int = 24
-    lr: float = 1e-4
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 5e-4
     weight_decay: float = 0.0
     warmup_epochs: float = 1.0
     tau: float = 0.03
@@ -212,7 +212,6 @@ class CRFParams:
     bilateral_sxy: float = 30.0
     bilateral_srgb: float = 13.0
     bilateral_compat: float = 10.0
-    workers: int = 0
 
     def validate(self, prefix: str) -> None:
         _require(self.iters >= 1, f"{prefix}.iters", "must be >= 1")
@@ -220,7 +219,6 @@ class CRFParams:
             _require(getattr(self, name) > 0, f"{prefix}.{name}", "must be > 0")
         for name in ("gauss_compat", "bilateral_compat"):
             _require(getattr(self, name) >= 0, f"{prefix}.{name}", "must be >= 0")
-        _require(self.workers >= 0, f"{prefix}.workers", "must be >= 0 (0 = all cores)")
 
 
 @dataclass(frozen=True)
@@ -346,7 +344,7 @@ class ComputeParams:
     nproc: int = 1
     amp: bool = True
     channels_last: bool = True
-    map_workers: int = 1
+    map_workers: int = 0
 
     def validate(self, prefix: str) -> None:
         _require(1 <= self.nproc <= 64, f"{prefix}.nproc", "must be in 1..64 (processes per training stage)")

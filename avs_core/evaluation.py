@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from avs_core import metrics
-from avs_core.data.splits import PREPARED_DIR, load_masks
-from avs_core.maps import prob_to_logits, resize_maps, score_maps, to_probability
-from avs_core.store import StoreError, open_h5, read_strings, require_finite
+from avs_core.data.splits import PREPARED_DIR
+from avs_core.quality import score_stored_maps
+from avs_core.store import open_h5, read_strings
 
 
 @dataclass(frozen=True)
@@ -55,53 +53,53 @@ METHODS = (
 PSEUDO_STAGES = ("c2am", "saliency", "pamr", "affinity", "crf")
 
 
-def _load(method: Method, split: str, ids: list[str]) -> np.ndarray | None:
-    path = Path(method.path.format(split=split))
-    if not path.is_file():
-        return None
-    with open_h5(path) as f:
-        if method.key not in f:
-            return None
-        if read_strings(f["ids"]) != ids:
-            raise StoreError(f"{path} lists other videos than the prepared {split} split; re-run `dvc repro`")
-        maps = f[method.key][()]
-    require_finite(maps, ids, f"'{method.key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
-    return maps
-
-
 def evaluate(split: str, batch_frames: int, headline: str) -> dict:
-    """Score every available method on the annotated frames of ``split``; details for the headline."""
-    masks, annotated = load_masks(split)
+    """Score every available method on the annotated frames of ``split``; details for the headline.
+
+    Each method's maps are read and scored in blocks (:func:`~avs_core.quality.score_stored_maps`),
+    so memory stays flat in the split size; the headline keeps its per-frame IoUs and F curves,
+    from which the per-category, per-frame-index and per-video figures follow.
+    """
     with open_h5(PREPARED_DIR / f"{split}.h5") as f:
-        ids, labels = read_strings(f["ids"]), f["labels"][()]
+        ids, labels, annotated = read_strings(f["ids"]), f["labels"][()], f["annotated"][()]
         names = [str(n) for n in f.attrs["category_names"]]
-    gt = masks[annotated].astype(np.float32)
     table, details = {}, {}
     for m in METHODS:
-        maps = _load(m, split, ids)
-        if maps is None:
+        path = Path(m.path.format(split=split))
+        if not path.is_file():
             continue
-        table[m.name] = {**score_maps(maps[annotated], gt, m.rule, batch_frames), "rule": m.rule,
-                         "description": m.description}
-        if m.name != headline:
-            continue
-        prob = to_probability(resize_maps(torch.from_numpy(maps[annotated]).float(), gt.shape[-2:]), m.rule)
-        logits = prob_to_logits(prob)
-        gt_t = torch.from_numpy(gt)
-        curves, counted = metrics.f_curves(logits, gt_t)
-        details["f_curve"] = curves[counted].mean(0).tolist() if counted.any() else []
-        frame_idx = np.nonzero(annotated)[1]
-        video_idx = np.nonzero(annotated)[0]
-        iou = metrics.frame_iou(logits, gt_t).numpy()
-        details["per_frame_index"] = {int(k) + 1: {"miou": float(iou[frame_idx == k].mean())} for k in np.unique(frame_idx)}
-        per_cat = {}
-        for c in np.unique(labels[video_idx]):
-            sel = torch.from_numpy(labels[video_idx] == c)
-            per_cat[names[c] if c >= 0 else "all"] = {"miou": float(iou[sel.numpy()].mean()),
-                                                      "fscore": metrics.fscore(logits[sel], gt_t[sel], None)}
-        details["per_category"] = per_cat
-        details["video_iou"] = {ids[v]: float(iou[video_idx == v].mean()) for v in np.unique(video_idx)}
+        with open_h5(path) as f:
+            if m.key not in f:
+                continue
+        scores = score_stored_maps(path, m.key, split, m.rule, batch_frames=batch_frames,
+                                   keep_frames=m.name == headline)
+        table[m.name] = {k: scores[k] for k in ("miou", "fscore", "fscore_pooled", "frames")}
+        table[m.name].update(rule=m.rule, description=m.description)
+        if m.name == headline:
+            details = _headline_details(scores, annotated, labels, names, ids)
     return {"table": table, "details": details}
+
+
+def _pooled_f(curves: np.ndarray, counted: np.ndarray) -> float:
+    """``metrics.fscore(..., batch_frames=None)`` of a subset from its per-frame curves."""
+    return float(curves[counted].astype(np.float64).mean(0).max()) if counted.any() else 0.0
+
+
+def _headline_details(scores: dict, annotated: np.ndarray, labels: np.ndarray, names: list[str],
+                      ids: list[str]) -> dict:
+    iou, curves, counted = scores["frame_iou"], scores["f_curves"], scores["counted"]
+    video_idx, frame_idx = np.nonzero(annotated)  # the scored frames, in video order
+    per_cat = {}
+    for c in np.unique(labels[video_idx]):
+        sel = labels[video_idx] == c
+        per_cat[names[c] if c >= 0 else "all"] = {"miou": float(iou[sel].mean()),
+                                                  "fscore": _pooled_f(curves[sel], counted[sel])}
+    return {
+        "f_curve": curves[counted].astype(np.float64).mean(0).tolist() if counted.any() else [],
+        "per_frame_index": {int(k) + 1: {"miou": float(iou[frame_idx == k].mean())} for k in np.unique(frame_idx)},
+        "per_category": per_cat,
+        "video_iou": {ids[v]: float(iou[video_idx == v].mean()) for v in np.unique(video_idx)},
+    }
 
 
 def pseudo_mask_quality(reports: Path = Path("reports")) -> dict:

@@ -76,27 +76,39 @@ def score_maps(maps, gt, rule: Rule, batch_frames: int | None = 20) -> dict[str,
     }
 
 
-def score_map_blocks(blocks, rule: Rule, batch_frames: int = 20) -> dict[str, float]:
+def score_map_blocks(blocks, rule: Rule, batch_frames: int = 20, keep_frames: bool = False) -> dict:
     """:func:`score_maps` over an iterable of ``(maps [n, h, w], gt [n, H0, W0])`` blocks, in bounded memory.
 
     Every block but the last must hold a multiple of ``batch_frames`` frames, so the official
     F-score batches are the same as in one pass; the numbers equal :func:`score_maps` up to float
     summation order.
+
+    With ``keep_frames`` the result also holds ``frame_iou`` [N] float32, ``f_curves`` [N, 255]
+    float32 and ``counted`` [N] bool (non-empty ground truth): small per-frame arrays from which
+    any subset's mIoU and pooled F-score follow without the maps.
     """
     iou_sum, frames, batch_scores = 0.0, 0, []
     curve_sum, counted = torch.zeros(metrics.NUM_THRESHOLDS, dtype=torch.float64), 0
+    kept: dict[str, list] = {"frame_iou": [], "f_curves": [], "counted": []}
     for maps, gt in blocks:
         gt_t = torch.as_tensor(np.asarray(gt)).float()
         logits = prob_to_logits(to_probability(resize_maps(torch.as_tensor(np.asarray(maps)).float(),
                                                            tuple(gt_t.shape[-2:])), rule))
-        iou_sum += float(metrics.frame_iou(logits, gt_t).double().sum())
+        iou = metrics.frame_iou(logits, gt_t)
+        iou_sum += float(iou.double().sum())
         frames += len(gt_t)
         batch_scores += [metrics.fscore(logits[s:s + batch_frames], gt_t[s:s + batch_frames], batch_frames)
                          for s in range(0, len(gt_t), batch_frames)]
         curves, nonempty = metrics.f_curves(logits, gt_t)
         curve_sum += curves[nonempty].double().sum(0)
         counted += int(nonempty.sum())
+        if keep_frames:
+            for key, value in (("frame_iou", iou), ("f_curves", curves), ("counted", nonempty)):
+                kept[key].append(value.numpy())
     if frames == 0:
         return {"miou": float("nan"), "fscore": float("nan"), "fscore_pooled": float("nan"), "frames": 0}
-    return {"miou": iou_sum / frames, "fscore": float(np.mean(batch_scores)),
-            "fscore_pooled": float((curve_sum / counted).max()) if counted else 0.0, "frames": frames}
+    out = {"miou": iou_sum / frames, "fscore": float(np.mean(batch_scores)),
+           "fscore_pooled": float((curve_sum / counted).max()) if counted else 0.0, "frames": frames}
+    if keep_frames:
+        out.update({key: np.concatenate(value) for key, value in kept.items()})
+    return out

@@ -13,20 +13,23 @@ from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings,
 
 
 def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
-                      prepared_dir: Path = PREPARED_DIR, block_frames: int = 1000) -> dict[str, float]:
+                      prepared_dir: Path = PREPARED_DIR, block_frames: int = 1000, batch_frames: int = 20,
+                      keep_frames: bool = False) -> dict:
     """Score dataset ``key`` (``[V, T, S, S]``) of ``maps_path`` on the annotated frames of ``split``.
 
     Frames are taken in video order, so on fully annotated splits (S4 val/test, MS3) the official
     batches of 20 frames are 4 whole videos. Maps and masks are read and scored in blocks of
-    ``block_frames`` annotated frames, so memory does not grow with the split.
+    ``block_frames`` annotated frames, so memory does not grow with the split. ``keep_frames``:
+    see :func:`~avs_core.maps.score_map_blocks`.
     """
     with open_h5(maps_path) as f, open_h5(prepared_dir / f"{split}.h5") as g:
         ids = read_strings(f["ids"])
         if ids != read_strings(g["ids"]):
             raise StoreError(f"{maps_path} and the prepared {split} split list different videos; re-run `dvc repro`")
         annotated = g["annotated"][()]
-        blocks = _annotated_blocks(f[key], g["masks"], annotated, ids, block_frames, f"'{key}' of {maps_path}")
-        return score_map_blocks(blocks, rule)
+        block = max(batch_frames, block_frames // batch_frames * batch_frames)  # whole official batches
+        blocks = _annotated_blocks(f[key], g["masks"], annotated, ids, block, f"'{key}' of {maps_path}")
+        return score_map_blocks(blocks, rule, batch_frames, keep_frames)
 
 
 def _annotated_blocks(maps_ds, masks_ds, annotated: np.ndarray, ids: list[str], block: int, what: str,

@@ -9,7 +9,6 @@ dataset             shape / dtype               meaning
 ``logspec_clip``    [V, 1, 257, T] float32      EZ-VSL log spectrogram of the whole clip
 ``logspec_centre``  [V, 1, 257, Tc] float32     ... of the centred ``audio.center_seconds``
 ``logspec_frames``  [V, 5, 1, 257, Tf] float32  ... of ``audio.frame_seconds`` around each frame
-``vggish``          [V, 5, 96, 64] float32      VGGish log-mel examples (AVSBench framing)
 ==================  ==========================  ==============================================
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from avs_core import __version__
+from avs_core.provenance import code_version
 
 
 class StoreError(RuntimeError):
@@ -117,7 +117,7 @@ def create_h5(path: str | Path, *, stage: str, params: dict[str, Any] | None = N
             raise StoreError(f"cannot write {path}: {exc}") from None
         with fh:
             fh.attrs["stage"] = stage
-            fh.attrs["code_version"] = __version__
+            fh.attrs["code_version"] = code_version()
             fh.attrs["params_json"] = json.dumps(params or {}, sort_keys=True)
             for key in sorted(attrs):
                 fh.attrs[key] = _attr_value(attrs[key])

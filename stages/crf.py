@@ -14,7 +14,7 @@ OUT = Path("data/pseudo/crf")
 
 def work(params: Params) -> None:
     with atomic_dir(OUT) as tmp:
-        crf_masks.run(params.crf, Path("data/pseudo/affinity"), tmp)
+        crf_masks.run(params.crf, Path("data/pseudo/affinity"), tmp, params.compute.map_workers)
     write_quality("crf", OUT, [("crf", "mask", "prob")], params.data.objects_file("train"))
 
 

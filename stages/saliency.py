@@ -17,7 +17,7 @@ def work(params: Params) -> None:
     dist = init_distributed(params.compute)
     with main_only_dir(OUT, dist) as tmp:
         checks, curves = saliency.run(params.saliency, params.data.image_size, params.base.seed,
-                                      Path("data/pseudo/c2am"), tmp, dist)
+                                      Path("data/pseudo/c2am"), tmp, dist, params.compute.map_workers)
         if dist.is_main:  # inside the with: a stage that learned nothing keeps no maps (on_chance=error)
             learning.report("saliency", checks, params.base.on_chance, "reports/saliency/learning.json", curves)
     if not dist.is_main:

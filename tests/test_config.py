@@ -1,12 +1,27 @@
+import dataclasses
+
 import pytest
 import yaml
 
-from avs_core.config import ParamError, load_params, params_from_dict
+from avs_core.config import Params, ParamError, load_params, params_from_dict
 
 
 def test_repo_params_file_is_valid():
     p = load_params("params.yaml")
     assert p.data.subset in ("s4", "ms3")
+
+
+def test_params_file_states_every_default_and_only_the_defaults():
+    """One source of defaults: ``params.yaml`` spells out every key with the dataclass default, so a
+    section omitted from a user's file and the shipped file cannot disagree."""
+    data = yaml.safe_load(open("params.yaml"))
+
+    def as_data(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return list(value) if isinstance(value, tuple) else value
+
+    assert data == as_data(Params())
 
 
 @pytest.mark.parametrize("data,key", [

@@ -1,8 +1,11 @@
 import hashlib
+import subprocess
 
 import numpy as np
 import pytest
 
+from avs_core import __version__
+from avs_core.provenance import code_version
 from avs_core.store import StoreError, atomic_dir, atomic_write_json, create_h5, open_h5
 
 
@@ -25,7 +28,29 @@ def test_self_describing(tmp_path):
     write(tmp_path / "a.h5")
     with open_h5(tmp_path / "a.h5") as fh:
         assert fh.attrs["stage"] == "t" and fh.attrs["params_json"] == '{"a": 1}'
-        assert "code_version" in fh.attrs
+        assert fh.attrs["code_version"] == code_version()
+
+
+def test_code_version_names_the_last_code_commit_or_dirty(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    (tmp_path / "avs_core").mkdir()
+    (tmp_path / "avs_core" / "m.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "code")
+    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    assert code_version.__wrapped__(tmp_path) == f"{__version__}+g{sha[:12]}"
+    (tmp_path / "dvc.lock").write_text("results\n")  # a results-only commit keeps the version
+    git("add", ".")
+    git("commit", "-qm", "results")
+    assert code_version.__wrapped__(tmp_path) == f"{__version__}+g{sha[:12]}"
+    (tmp_path / "avs_core" / "m.py").write_text("x = 2\n")
+    assert code_version.__wrapped__(tmp_path) == f"{__version__}+dirty"
+    assert code_version.__wrapped__(tmp_path / "avs_core" / "absent") == __version__  # no checkout there
 
 
 def test_failure_leaves_nothing(tmp_path):

@@ -17,7 +17,9 @@ from avs_core.refine.crf import crf_batch, settings_from
 from avs_core.runtime import progress
 
 
-def run(p: CRFParams, walk_dir: Path, out_dir: Path) -> None:
+def run(p: CRFParams, walk_dir: Path, out_dir: Path, workers: int = 1) -> None:
+    """Frames are processed on ``workers`` processes (``compute.map_workers``); the output does not
+    depend on it."""
     settings = settings_from(p)
     for split in SPLITS:
         with map_file(out_dir / f"{split}.h5", "crf", split, asdict(p)) as out:
@@ -25,5 +27,5 @@ def run(p: CRFParams, walk_dir: Path, out_dir: Path) -> None:
                 n, t = frames.shape[:2]
                 probs = read_maps(walk_dir / f"{split}.h5", "walk", start, start + n)
                 images = np.ascontiguousarray(frames.reshape(n * t, *frames.shape[2:]).transpose(0, 2, 3, 1))
-                masks = crf_batch(images, probs.reshape(n * t, *probs.shape[2:]), settings, p.workers or None)
+                masks = crf_batch(images, probs.reshape(n * t, *probs.shape[2:]), settings, workers)
                 out.add("mask", start, masks.reshape(n, t, *masks.shape[1:]))

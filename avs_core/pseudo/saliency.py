@@ -25,17 +25,17 @@ from avs_core.pseudo.common import fit, map_file, predict_maps, read_maps, train
 from avs_core.refine.crf import crf_batch, settings_from
 
 
-def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams) -> np.ndarray:
+def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams, workers: int = 1) -> np.ndarray:
     """``[N, 3, S, S]`` uint8 frames and ``[N, S, S]`` C^2AM maps -> ``[N, S, S]`` float32 {0, 1} cues."""
     norm = c2am / (c2am.reshape(len(c2am), -1).max(1)[:, None, None] + 1e-5)
     label = norm > p.cue_threshold
     prob = np.where(label, 0.7, 0.3).astype(np.float32)
     images = np.ascontiguousarray(frames.transpose(0, 2, 3, 1))
-    return crf_batch(images, prob, settings_from(p.cue_crf), p.cue_crf.workers or None).astype(np.float32)
+    return crf_batch(images, prob, settings_from(p.cue_crf), workers).astype(np.float32)
 
 
 def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: Path | None,
-        dist: DistInfo = SINGLE) -> tuple[list[Check], dict]:
+        dist: DistInfo = SINGLE, workers: int = 1) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
 
     Returns the learning checks and the loss curve (main process; empty elsewhere)."""
@@ -44,7 +44,7 @@ def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: 
     if dist.is_main:  # the CRF runs once; the other processes receive its result
         c2am = read_maps(c2am_dir / "train.h5", "c2am")
         c2am = c2am.reshape(-1, *c2am.shape[2:])
-        cues = saliency_cues(frames, c2am, p)[:, None]  # [N, 1, S, S]
+        cues = saliency_cues(frames, c2am, p, workers)[:, None]  # [N, 1, S, S]
     cues = broadcast_from_main(cues, dist)
     net, name = build_backbone(p.train.init)
     model = SaliencyNet(net, name)

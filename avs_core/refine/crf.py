@@ -6,11 +6,11 @@ the mask is ``argmax Q``.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+from avs_core.engine.parallel import ordered_map, resolve_workers
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,12 @@ def _chunk(args):
     return np.stack([crf_binary(i, p, s) for i, p in zip(images, probs)])
 
 
-def crf_batch(images: np.ndarray, probs: np.ndarray, s: CRFSettings, workers: int | None = None) -> np.ndarray:
+def crf_batch(images: np.ndarray, probs: np.ndarray, s: CRFSettings, workers: int = 1) -> np.ndarray:
     """Many frames: ``[N, H, W, 3]`` uint8 and ``[N, H, W]`` -> ``[N, H, W]`` uint8, over ``workers``
-    processes (default: all cores; 1 runs in this process). Output order = input order."""
-    workers = workers or os.cpu_count() or 1
+    processes (``compute.map_workers``: 0 = one per core, 1 = this process) through
+    :func:`~avs_core.engine.parallel.ordered_map`. Output order = input order."""
+    workers = resolve_workers(workers)
     if workers == 1 or len(images) < 2:
         return _chunk((images, probs, s)) if len(images) else np.zeros(probs.shape, np.uint8)
     parts = np.array_split(np.arange(len(images)), min(workers * 4, len(images)))
-    with ProcessPoolExecutor(workers) as pool:
-        out = list(pool.map(_chunk, [(images[p], probs[p], s) for p in parts]))
-    return np.concatenate(out)
+    return np.concatenate(list(ordered_map(_chunk, ((images[p], probs[p], s) for p in parts), workers)))

@@ -1,4 +1,4 @@
-"""Gathering values at fixed pixel offsets with clamped (replicate) or masked borders."""
+"""Flat indices of pixel neighbours at fixed offsets, with clamped (replicate) or masked borders."""
 from __future__ import annotations
 
 import torch
@@ -20,8 +20,3 @@ def offset_index(h: int, w: int, offsets: list[tuple[int, int]], device=None) ->
     return index, inside
 
 
-def gather_offsets(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x [B, C, H, W]`` -> ``[B, C, K, H, W]``: the value at each of the K offsets of every pixel."""
-    b, c, h, w = x.shape
-    flat = x.reshape(b, c, h * w)
-    return flat[:, :, index].view(b, c, index.shape[0], h, w)

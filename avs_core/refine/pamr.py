@@ -5,15 +5,15 @@ unbiased std over the 3x3 neighbourhood at every dilation (centre counted once p
 averaged over channels, softmax over the 8 neighbours at each dilation (no self-loop). The mask is
 propagated ``m_i <- sum_j a_ij m_j`` for ``iters`` iterations. Borders replicate.
 
-Unlike the reference, all dilations are gathered in one indexing step instead of a padded conv per
-dilation; the arithmetic is the same (``bench/`` compares both).
+Unlike the reference, the neighbours are slices of one replicate-padded copy (padded by the
+largest dilation, which clamps exactly like a per-dilation pad) and the propagation is a
+multiply-add per offset, instead of a padded conv per dilation; the arithmetic is the same
+(``bench/`` compares the speed; ``tests/test_refine.py`` checks the golden vectors of the reference).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from avs_core.refine.neighbours import gather_offsets, offset_index
 
 _RING = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
@@ -23,15 +23,20 @@ def _offsets(dilations, centre: bool) -> list[tuple[int, int]]:
     return [(dy * d, dx * d) for d in dilations for dy, dx in ring]
 
 
-def pamr_affinity(image: torch.Tensor, dilations=(1, 2, 4, 8, 12, 24)) -> tuple[torch.Tensor, torch.Tensor]:
-    """Affinity ``[B, 1, K, H, W]`` (K = 8 * len(dilations)) and the neighbour index used to apply it."""
-    b, c, h, w = image.shape
-    nb_index, _ = offset_index(h, w, _offsets(dilations, centre=False), image.device)
-    std_index, _ = offset_index(h, w, _offsets(dilations, centre=True), image.device)
-    x_std = gather_offsets(image, std_index).std(dim=2, keepdim=True)  # [B, C, 1, H, W]
-    diff = (image.unsqueeze(2) - gather_offsets(image, nb_index)).abs()  # [B, C, K, H, W]
-    kappa = (-diff / (1e-8 + 0.1 * x_std)).mean(dim=1, keepdim=True)
-    return F.softmax(kappa, dim=2), nb_index
+def _shifted(x: torch.Tensor, offsets: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """``x [B, C, H, W]`` -> the value at each offset, borders replicated: K views ``[B, C, H, W]``."""
+    h, w = x.shape[-2:]
+    pad = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+    xp = F.pad(x, [pad] * 4, mode="replicate")
+    return [xp[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w] for dy, dx in offsets]
+
+
+def pamr_affinity(image: torch.Tensor, dilations=(1, 2, 4, 8, 12, 24)) -> torch.Tensor:
+    """Affinity ``[B, K, H, W]`` to the K = 8 * len(dilations) neighbours of ``_offsets(dilations, False)``."""
+    x_std = torch.stack(_shifted(image, _offsets(dilations, centre=True)), 2).std(dim=2, keepdim=True)  # [B, C, 1, H, W]
+    diff = (image.unsqueeze(2) - torch.stack(_shifted(image, _offsets(dilations, centre=False)), 2)).abs()  # [B, C, K, H, W]
+    kappa = (-diff / (1e-8 + 0.1 * x_std)).mean(dim=1)  # [B, K, H, W]
+    return F.softmax(kappa, dim=1)
 
 
 def pamr(image: torch.Tensor, masks: torch.Tensor, iters: int = 10, dilations=(1, 2, 4, 8, 12, 24)) -> torch.Tensor:
@@ -48,7 +53,12 @@ def pamr(image: torch.Tensor, masks: torch.Tensor, iters: int = 10, dilations=(1
     """
     h, w = image.shape[-2:]
     masks = F.interpolate(masks.float(), size=(h, w), mode="bilinear", align_corners=True)
-    aff, index = pamr_affinity(image.float(), dilations)
+    aff = pamr_affinity(image.float(), dilations).unsqueeze(2).unbind(1)  # K x [B, 1, H, W]
+    ring = _offsets(dilations, centre=False)
     for _ in range(iters):
-        masks = (gather_offsets(masks, index) * aff).sum(dim=2)
+        views = _shifted(masks, ring)
+        out = views[0] * aff[0]
+        for view, a in zip(views[1:], aff[1:]):
+            out.addcmul_(view, a)
+        masks = out
     return masks
