@@ -39,7 +39,7 @@ def require_batch_fits(key: str, batch_size: int, available: int, what: str) -> 
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """Size and difficulty of the embedded synthetic dataset (see ``avs_core.data.synthetic``)."""
+    """Size and difficulty of the embedded synthetic dataset (see ``avs_core.pipeline.synthesize``)."""
 
     style: Literal["shapes", "textured", "flat"] = "shapes"
     videos_train: int = 96

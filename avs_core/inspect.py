@@ -11,7 +11,7 @@ Two products, both read only the stages' HDF5 outputs (whatever exists):
   every map captioned with its IoU; ``evaluate`` writes one per split for the README and
   ``dvc plots``.
 
-Masks follow ``evaluate``'s rules (``avs_core.evaluation.METHODS``).
+Masks follow ``evaluate``'s rules (``avs_core.pipeline.evaluate.METHODS``).
 
 Examples::
 

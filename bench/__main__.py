@@ -40,7 +40,8 @@ def machine() -> str:
 
 def bench_refine(quick: bool) -> list[str]:
     from avs_core.models.segmentation import TPAVI, tpavi_dense
-    from avs_core.refine import pamr, random_walk, random_walk_dense
+    from avs_core.refine.pamr import pamr
+    from avs_core.refine.random_walk import random_walk, random_walk_dense
     from avs_core.refine.crf import CRFSettings, crf_batch
 
     rows = ["| operation | inputs | this project | reference form | ratio |", "|---|---|---|---|---|"]

@@ -9,4 +9,5 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || echo "warning: could not install chromium; the browser test will be skipped" >&2
 fi
 export PATH="$PWD/.venv/bin:$PATH" PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
+python -m stages.deps --check  # dvc.yaml's code deps = the stages' import closure
 python -m pytest -q "$@"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avs_core import alignment, learning
+from avs_core import learning
+from avs_core.pipeline import align
 from avs_core.config import Params, recorded
 from avs_core.data.splits import load_split
 from avs_core.engine import checkpoint
@@ -51,7 +52,7 @@ def work(params: Params) -> None:
     dist = init_distributed(params.compute)
     train_split = load_split("train", p.audio_window)
     val_split = load_split("val", p.audio_window)
-    model = alignment.AlignModel(p, alignment.num_classes(p, train_split))
+    model = align.AlignModel(p, align.num_classes(p, train_split))
     fingerprint = json.dumps(recorded(p), sort_keys=True)
     resumer = checkpoint.Resumer(RESUME, fingerprint, p.resume)
     # the DVCLive folder appears with the other outputs, not epoch by epoch (no partial output)
@@ -68,12 +69,12 @@ def work(params: Params) -> None:
                 live.next_step()
                 resumer.keep(state)
 
-        history = alignment.train(model, train_split, val_split, p, dist, on_log, start)
+        history = align.train(model, train_split, val_split, p, dist, on_log, start)
         if not dist.is_main:
             return
         splits = {"train": train_split, "val": val_split, "test": load_split("test", p.audio_window)}
         with atomic_dir(MAPS_DIR) as tmp:
-            alignment.write_maps(model, splits, p, params.data.image_size, tmp, dist.device,
+            align.write_maps(model, splits, p, params.data.image_size, tmp, dist.device,
                                  {"params_json": fingerprint})
             summary = {split: {} for split in ("val", "test")}
             for split, (name, key, rule) in itertools.product(summary, SCORED):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from avs_core.config import Params
-from avs_core.pseudo import crf_masks
+from avs_core.pipeline import crf
 from avs_core.quality import write_quality
 from avs_core.store import atomic_dir
 from stages._common import run_stage
@@ -14,7 +14,7 @@ OUT = Path("data/pseudo/crf")
 
 def work(params: Params) -> None:
     with atomic_dir(OUT) as tmp:
-        crf_masks.run(params.crf, Path("data/pseudo/affinity"), tmp, params.compute.map_workers)
+        crf.run(params.crf, Path("data/pseudo/affinity"), tmp, params.compute.map_workers)
     write_quality("crf", OUT, [("crf", "mask", "prob")], params.data.objects_file("train"))
 
 

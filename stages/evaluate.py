@@ -5,7 +5,8 @@ import logging
 import sys
 from pathlib import Path
 
-from avs_core import evaluation, learning
+from avs_core import learning
+from avs_core.pipeline import evaluate
 from avs_core.config import Params
 from avs_core.explore.grid import render
 from avs_core.store import atomic_dir, atomic_write_json
@@ -20,7 +21,7 @@ log = logging.getLogger("stages.evaluate")
 def work(params: Params) -> None:
     headline = f"seg_{params.seg.supervision}" if params.seg.supervision == "pseudo" else \
         {"none": "avs_ws", "full": "upper_bound_full"}[params.seg.supervision]
-    result = evaluation.evaluate("test", params.eval.batch_frames, headline)
+    result = evaluate.evaluate("test", params.eval.batch_frames, headline)
     table, details = result["table"], result["details"]
     if headline not in table:
         raise FileNotFoundError(f"no predictions for the headline model {headline}; run `dvc repro train_seg`")
@@ -30,13 +31,13 @@ def work(params: Params) -> None:
                  "supervision": params.seg.supervision, "subset": params.data.subset, "source": params.data.source},
         "methods": {k: {"miou": v["miou"], "fscore": v["fscore"], "fscore_pooled": v["fscore_pooled"]}
                     for k, v in table.items()},
-        "pseudo_masks": evaluation.pseudo_mask_quality(),
+        "pseudo_masks": evaluate.pseudo_mask_quality(),
     }
     if "upper_bound_full" in table and head["miou"] == head["miou"]:
         metrics["test"]["fraction_of_upper_bound"] = head["miou"] / max(table["upper_bound_full"]["miou"], 1e-12)
-    md = evaluation.markdown_table(table, headline)
+    md = evaluate.markdown_table(table, headline)
     with atomic_dir(OUT) as tmp:
-        (tmp / "table.md").write_text(evaluation.__doc__.split("\n\n", 1)[1] + "\n" + md)
+        (tmp / "table.md").write_text(evaluate.__doc__.split("\n\n", 1)[1] + "\n" + md)
         curve = details.get("f_curve", [])
         (tmp / "f_curve.csv").write_text("threshold,fscore\n" + "".join(
             f"{i / 254:.6f},{f:.6f}\n" for i, f in enumerate(curve)))

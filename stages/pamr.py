@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from avs_core.config import Params
-from avs_core.pseudo import pamr_maps
+from avs_core.pipeline import pamr
 from avs_core.quality import write_quality
 from avs_core.store import atomic_dir
 from stages._common import run_stage
@@ -14,7 +14,7 @@ OUT = Path("data/pseudo/pamr")
 
 def work(params: Params) -> None:
     with atomic_dir(OUT) as tmp:
-        pamr_maps.run(params.pamr, Path("data/align"), Path("data/pseudo/saliency"), tmp, params.compute.map_workers)
+        pamr.run(params.pamr, Path("data/align"), Path("data/pseudo/saliency"), tmp, params.compute.map_workers)
     write_quality("pamr", OUT, [("fused", "fused", "prob"), ("pamr", "pamr", "prob")],
                   params.data.objects_file("train"))
 

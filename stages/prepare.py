@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from avs_core.config import Params
-from avs_core.data.prepare import prepare
+from avs_core.pipeline.prepare import prepare
 from avs_core.store import atomic_dir, atomic_write_json
 from stages._common import run_stage
 

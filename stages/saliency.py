@@ -6,7 +6,7 @@ from pathlib import Path
 from avs_core import learning
 from avs_core.config import Params
 from avs_core.engine.distributed import init_distributed
-from avs_core.pseudo import saliency
+from avs_core.pipeline import saliency
 from avs_core.quality import write_quality
 from stages._common import main_only_dir, run_stage
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from avs_core.config import Params
 from avs_core.data.records import SPLITS
-from avs_core.spectrograms import extract_split
+from avs_core.pipeline.spectrograms import extract_split
 from avs_core.store import atomic_dir
 from stages._common import run_stage
 

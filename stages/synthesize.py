@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from avs_core.config import SYNTHETIC_ROOT, Params
-from avs_core.data.synthetic import generate
+from avs_core.pipeline.synthesize import generate
 from avs_core.store import atomic_dir
 from stages._common import run_stage
 

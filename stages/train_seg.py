@@ -5,13 +5,14 @@ import json
 import logging
 from pathlib import Path
 
-from avs_core import learning, segmentation
+from avs_core import learning
+from avs_core.pipeline import train_seg
 from avs_core.config import Params, recorded
 from avs_core.data.records import SPLITS
 from avs_core.data.splits import load_masks, load_split
 from avs_core.engine import checkpoint
 from avs_core.engine.distributed import init_distributed
-from avs_core.pseudo.common import map_file
+from avs_core.data.maps import map_file
 from avs_core.reporting import live_logger
 from avs_core.supervision import training_targets
 from stages._common import main_only_dir, run_stage
@@ -27,7 +28,7 @@ def work(params: Params) -> None:
     p, a = params.seg, params.alignment
     dist = init_distributed(params.compute)
     splits = {name: load_split(name, a.audio_window) for name in SPLITS}
-    data = {name: segmentation.SegData(split, p, segmentation.audio_embeddings(ALIGN, a, split) if p.model == "unet" else None)
+    data = {name: train_seg.SegData(split, p, train_seg.audio_embeddings(ALIGN, a, split) if p.model == "unet" else None)
             for name, split in splits.items()}
     val_masks, _ = load_masks("val")  # the benchmark's validation split is annotated: model selection only
     frames = splits["train"].frames.shape[1]
@@ -41,7 +42,7 @@ def work(params: Params) -> None:
                             "skipped (seg.model=avsbench trains it on L_avf alone)")
                 continue
             targets = training_targets(mode, splits["train"].ids, frames)
-            model = segmentation.build_model(p, a, frames, ALIGN)
+            model = train_seg.build_model(p, a, frames, ALIGN)
             live = live_logger(live_dir / mode) if dist.is_main else None
 
             resumer = checkpoint.Resumer(checkpoint.RESUME_DIR / f"train_seg.{mode}.resume.pt",
@@ -56,7 +57,7 @@ def work(params: Params) -> None:
                 live.next_step()
                 resumer.keep(state)
 
-            info = segmentation.train(model, data["train"], targets, data["val"], val_masks, p, on_log, dist,
+            info = train_seg.train(model, data["train"], targets, data["val"], val_masks, p, on_log, dist,
                                       resumer.restore())
             if not dist.is_main:
                 continue
@@ -68,7 +69,7 @@ def work(params: Params) -> None:
             for name in splits:
                 with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, recorded(p)) as out:
                     out.fh.attrs["supervision"] = mode
-                    for start, prob in segmentation.predict(model, data[name], dist=dist):
+                    for start, prob in train_seg.predict(model, data[name], dist=dist):
                         out.add("prob", start, prob)
             log.info("%s: best val mIoU %.4f at step %d", mode, info["val_miou"], info["best_step"])
             resumer.finish()

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avs_core import alignment
+from avs_core.pipeline import align
 from avs_core.config import AlignmentParams
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.distributed import init_distributed
@@ -30,11 +30,11 @@ def main(out: str) -> None:
     dist = init_distributed()
     p = AlignmentParams(dim=16, proj_dropout=0.0, image_size=32, epochs=1, batch_size=8, lr=1e-3, mask_drop=0.3,
                         augment=True, tau=0.1)
-    model = alignment.AlignModel(p, classes=3)  # the weak-label heads too: the prototypes must sync under DDP
+    model = align.AlignModel(p, classes=3)  # the weak-label heads too: the prototypes must sync under DDP
     no_batchnorm(model)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     losses = []
-    alignment.train(model, split(8, 0), split(4, 1), p, dist, lambda e, m, s: losses.append(m["loss"]))
+    align.train(model, split(8, 0), split(4, 1), p, dist, lambda e, m, s: losses.append(m["loss"]))
     if dist.is_main:
         torch.save({"init": init, "state": model.state_dict(), "loss": losses}, out)
 

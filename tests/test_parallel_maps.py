@@ -4,7 +4,7 @@ import numpy as np
 
 from avs_core.config import PAMRParams
 from avs_core.engine.parallel import ordered_map
-from avs_core.pseudo import pamr_maps
+from avs_core.pipeline import pamr
 from avs_core.store import create_h5, write_strings
 
 
@@ -44,8 +44,8 @@ def _inputs(root, videos=20, size=32):
 def test_pamr_on_two_processes_writes_identical_maps(workdir):
     _inputs(workdir)
     p = PAMRParams(size=16, iters=3, fusion="av_gated")
-    pamr_maps.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "one", workers=1)
-    pamr_maps.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "two", workers=2)
+    pamr.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "one", workers=1)
+    pamr.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "two", workers=2)
     for split in ("train", "val", "test"):
         one, two = (workdir / "one" / f"{split}.h5").read_bytes(), (workdir / "two" / f"{split}.h5").read_bytes()
         assert one == two

@@ -7,7 +7,8 @@ import torch
 
 from avs_core.losses.affinity import affinity_loss
 from avs_core.losses.c2am import c2am_negative_loss, c2am_positive_loss
-from avs_core.refine import pamr, random_walk, random_walk_dense
+from avs_core.refine.pamr import pamr
+from avs_core.refine.random_walk import random_walk, random_walk_dense
 from avs_core.refine.crf import CRFSettings, crf_batch
 from avs_core.refine.random_walk import disk_offsets, half_disk_offsets
 from avs_core.refine.trimap import affinity_labels, trimap

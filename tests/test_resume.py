@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from avs_core import alignment
+from avs_core.pipeline import align
 from avs_core.config import AlignmentParams
 from avs_core.engine.checkpoint import Resumer
 from avs_core.engine.distributed import DistInfo
@@ -17,16 +17,16 @@ ONE = DistInfo(0, 1, torch.device("cpu"))
 def test_resume_matches_uninterrupted(tmp_path):
     train, val = split(8, 0), split(4, 1)
     torch.manual_seed(0)
-    full = alignment.AlignModel(P, classes=3)
+    full = align.AlignModel(P, classes=3)
     states = []
-    alignment.train(full, train, val, P, ONE, lambda e, m, s: states.append(copy.deepcopy(s)))
+    align.train(full, train, val, P, ONE, lambda e, m, s: states.append(copy.deepcopy(s)))
     resumer = Resumer(tmp_path / "r.pt", json.dumps({"p": 1}), enabled=True)
     resumer.keep(states[0])  # as if the run died during epoch 2
     start = resumer.restore()
     assert start is not None and start["step"] == states[0]["step"] > 0 and len(start["points"]) == 1
     torch.manual_seed(123)  # a different init: everything must come from the checkpoint
-    resumed = alignment.AlignModel(P, classes=3)
-    alignment.train(resumed, train, val, P, ONE, None, start)
+    resumed = align.AlignModel(P, classes=3)
+    align.train(resumed, train, val, P, ONE, None, start)
     for key, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
     resumer.finish()

@@ -6,7 +6,7 @@ from avs_core.config import AlignmentParams, SegParams
 from avs_core.data.splits import SplitArrays
 from avs_core.models.segmentation import TPAVI, AVSegmenter, tpavi_dense
 from avs_core.models.unet import AudioUNet
-from avs_core.segmentation import SegData, build_model, train, training_units
+from avs_core.pipeline.train_seg import SegData, build_model, train, training_units
 from avs_core.supervision import Targets
 
 

@@ -108,7 +108,7 @@ def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_map_writer_refuses_nan_and_names_the_video(tmp_path):
-    from avs_core.pseudo.common import MapWriter
+    from avs_core.data.maps import MapWriter
 
     with pytest.raises(StoreError, match=r"NaN or inf in 'walk' .* video\(s\) v2"):
         with create_h5(tmp_path / "m.h5", stage="t") as fh:
@@ -124,7 +124,7 @@ def test_diverged_loss_stops_training():
     import torch
 
     from avs_core.config import TrainingParams
-    from avs_core.pseudo.common import fit
+    from avs_core.engine.frames import fit
     from avs_core.runtime import DivergedError
 
     model = torch.nn.Conv2d(3, 1, 1)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.evaluation import METHODS, Method
+from avs_core.pipeline.evaluate import METHODS, Method
 from avs_core.maps import prob_to_logits, resize_maps, to_probability
 from avs_core.metrics import frame_iou
 from avs_core.store import StoreError, open_h5, read_strings

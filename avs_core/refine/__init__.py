@@ -1,5 +1,2 @@
-"""Pseudo-mask refinement operators (pure tensor functions) and their public API."""
-from avs_core.refine.pamr import pamr
-from avs_core.refine.random_walk import random_walk, random_walk_dense
-
-__all__ = ["pamr", "random_walk", "random_walk_dense"]
+"""Pseudo-mask refinement operators (pure tensor / array functions): ``pamr``, ``random_walk``,
+``trimap``, ``crf``. Import the submodules directly, so a stage depends only on the operators it uses."""

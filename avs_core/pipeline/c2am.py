@@ -24,7 +24,8 @@ from avs_core.models.backbones import resnet_stages
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import C2AMNet, border_mean, build_backbone, c2am_pool
 from avs_core.learning import Check, score_check
-from avs_core.pseudo.common import fit, learning_check, map_file, predict_maps, train_frames
+from avs_core.data.maps import map_file, train_frames
+from avs_core.engine.frames import fit, learning_check, predict_maps
 from avs_core.store import open_h5
 
 log = logging.getLogger(__name__)

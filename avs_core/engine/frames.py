@@ -1,95 +1,22 @@
-"""What the pseudo-mask stages share: map files, chunked frame reading, frame-level training on the engine loop."""
+"""Frame-level training and inference of the pseudo-mask networks (C^2AM, saliency, affinity) on the engine loop."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-from pathlib import Path
 from typing import Callable, Iterator
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from avs_core.config import TrainingParams, recorded, require_batch_fits
-from avs_core.data.splits import PREPARED_DIR
+from avs_core.data.maps import frame_chunks
 from avs_core.engine.checkpoint import RESUME_DIR, Resumer
 from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.engine.loop import LoopSpec, coupled_loss, local_loss, train
 from avs_core.learning import Check, loss_check
 from avs_core.models.encoders import normalize_images
 from avs_core.runtime import progress
-from avs_core.store import (
-    StoreError,
-    create_h5,
-    open_h5,
-    read_strings,
-    require_finite,
-    write_strings,
-)
-
-CHUNK_VIDEOS = 16
-
-
-def split_ids(split: str) -> list[str]:
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
-        return read_strings(f["ids"])
-
-
-def frame_chunks(split: str, chunk: int = CHUNK_VIDEOS) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, frames [n, T, 3, S, S] uint8)`` over the split, ``chunk`` videos at a time (bounded memory)."""
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
-        frames = f["frames"]
-        for start in range(0, frames.shape[0], chunk):
-            yield start, frames[start:start + chunk]
-
-
-def train_frames(split: str = "train") -> np.ndarray:
-    """All frames of a split flattened to ``[V*T, 3, S, S]`` uint8 (video-major)."""
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
-        frames = f["frames"][()]
-    return frames.reshape(-1, *frames.shape[2:])
-
-
-class MapWriter:
-    """Writes ``[V, T, ...]`` datasets chunk by chunk into one map file per split.
-
-    Float maps must be finite: a NaN (a diverged net, a broken upstream map) stops the stage with
-    the video ids instead of flowing silently into the pseudo masks and metrics.
-    """
-
-    def __init__(self, fh: h5py.File, ids: list[str], where: str):
-        self.fh, self.ids, self.where = fh, ids, where
-        self.num_videos = len(ids)
-
-    def add(self, name: str, start: int, values: np.ndarray) -> None:
-        require_finite(values, self.ids[start:start + len(values)], f"'{name}' of {self.where}",
-                       "check the upstream maps with `avs inspect` and the training loss in reports/; "
-                       "a lower learning rate usually fixes a diverged net")
-        if name not in self.fh:
-            shape = (self.num_videos, *values.shape[1:])
-            self.fh.create_dataset(name, shape=shape, dtype=values.dtype, chunks=(1, *values.shape[1:]),
-                                   compression="lzf" if values.dtype == np.uint8 else None)
-        self.fh[name][start:start + len(values)] = values
-
-
-@contextlib.contextmanager
-def map_file(path: Path, stage: str, split: str, params: dict) -> Iterator[MapWriter]:
-    ids = split_ids(split)
-    with create_h5(path, stage=stage, params=params, split=split) as fh:
-        write_strings(fh, "ids", ids)
-        yield MapWriter(fh, ids, f"{stage} output {path.name} ({split})")
-
-
-def read_maps(path: Path, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
-    with open_h5(path) as f:
-        if key not in f:
-            raise StoreError(f"{path} has no dataset '{key}' (has {sorted(f)}); re-run the stage that writes it")
-        values = f[key][start:stop]
-        ids = read_strings(f["ids"])[start:stop]
-    require_finite(values, ids, f"'{key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
-    return values
 
 
 def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:

@@ -21,7 +21,8 @@ from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
 from avs_core.learning import Check, loss_check
-from avs_core.pseudo.common import fit, map_file, predict_maps, read_maps, train_frames
+from avs_core.data.maps import map_file, read_maps, train_frames
+from avs_core.engine.frames import fit, predict_maps
 from avs_core.refine.crf import crf_batch, settings_from
 
 

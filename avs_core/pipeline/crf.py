@@ -12,7 +12,7 @@ import numpy as np
 
 from avs_core.config import CRFParams
 from avs_core.data.records import SPLITS
-from avs_core.pseudo.common import frame_chunks, map_file, read_maps
+from avs_core.data.maps import frame_chunks, map_file, read_maps
 from avs_core.refine.crf import crf_batch, settings_from
 from avs_core.runtime import progress
 

@@ -24,15 +24,8 @@ from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
 from avs_core.learning import Check
-from avs_core.pseudo.common import (
-    fit,
-    frame_chunks,
-    learning_check,
-    map_file,
-    read_maps,
-    train_frames,
-    upsample,
-)
+from avs_core.data.maps import frame_chunks, map_file, read_maps, train_frames
+from avs_core.engine.frames import fit, learning_check, upsample
 from avs_core.refine.random_walk import pair_distance, random_walk
 from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress

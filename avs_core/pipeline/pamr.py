@@ -25,7 +25,7 @@ from avs_core.config import PAMRParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.parallel import ordered_map
 from avs_core.maps import minmax
-from avs_core.pseudo.common import frame_chunks, map_file, read_maps
+from avs_core.data.maps import frame_chunks, map_file, read_maps
 from avs_core.refine.pamr import pamr
 from avs_core.runtime import progress
 
