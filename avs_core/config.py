@@ -342,12 +342,26 @@ class ComputeParams:
     """How the stages use the machine (stage ``cmd``s read ``nproc`` through ``stages.launch``)."""
 
     nproc: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str = "127.0.0.1:29500"
     amp: bool = True
     channels_last: bool = True
     map_workers: int = 0
 
+    @property
+    def world(self) -> int:
+        """Processes per training stage, all machines together."""
+        return self.nproc * self.nnodes
+
     def validate(self, prefix: str) -> None:
         _require(1 <= self.nproc <= 64, f"{prefix}.nproc", "must be in 1..64 (processes per training stage)")
+        _require(1 <= self.nnodes <= 1024, f"{prefix}.nnodes", "must be in 1..1024 (machines per training stage)")
+        _require(0 <= self.node_rank < self.nnodes, f"{prefix}.node_rank",
+                 f"{self.node_rank} must be in 0..{self.nnodes - 1} (compute.nnodes={self.nnodes})")
+        host, _, port = self.rdzv_endpoint.rpartition(":")
+        _require(bool(host) and port.isdigit() and 0 < int(port) < 65536, f"{prefix}.rdzv_endpoint",
+                 f"{self.rdzv_endpoint!r} must be host:port (node 0's address and a free port)")
         _require(self.map_workers >= 0, f"{prefix}.map_workers", "must be >= 0 (0 = one per core)")
 
 
@@ -380,11 +394,13 @@ class Params:
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
-        n = self.compute.nproc
+        n, nproc, nnodes = self.compute.world, self.compute.nproc, self.compute.nnodes
         for key, batch in (("alignment.batch_size", self.alignment.batch_size), ("seg.batch_size", self.seg.batch_size),
                            *((f"{s}.train.batch_size", getattr(self, s).train.batch_size)
                              for s in ("c2am", "saliency", "affinity"))):
-            _require(batch % n == 0, key, f"{batch} is not divisible by compute.nproc={n} (each process takes an equal share)")
+            _require(batch % n == 0, key, f"{batch} is not divisible by compute.nproc={nproc}"
+                     + (f" x compute.nnodes={nnodes} = {n} processes" if nnodes > 1 else "")
+                     + " (each process takes an equal share)")
         _require(self.alignment.image_size <= self.data.image_size, "alignment.image_size",
                  f"{self.alignment.image_size} exceeds data.image_size={self.data.image_size}")
         if self.data.source == "synthetic":

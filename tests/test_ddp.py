@@ -1,24 +1,54 @@
 """The alignment loop under torchrun (2 CPU processes, gloo) matches one process with the same global batch."""
+import dataclasses
 import os
 import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
+from avs_core.config import ComputeParams
+from stages.launch import torchrun_args
 from tests.helpers import REPO, write_params
 
 
-def test_two_processes_match_one(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, "-m", "tests.ddp_align_worker", str(tmp_path / "one.pt")],
-                            cwd=REPO, env=env, capture_output=True, text=True)
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("one") / "one.pt"
+    single = subprocess.run([sys.executable, "-m", "tests.ddp_align_worker", str(out)],
+                            cwd=REPO, env=ENV, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-3000:]
+    return torch.load(out)
+
+
+def test_two_processes_match_one(tmp_path, one_process):
     multi = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
                             "-m", "tests.ddp_align_worker", str(tmp_path / "two.pt")],
-                           cwd=REPO, env=env, capture_output=True, text=True)
+                           cwd=REPO, env=ENV, capture_output=True, text=True)
     assert multi.returncode == 0, multi.stderr[-3000:]
-    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert_same_run(one_process, torch.load(tmp_path / "two.pt"))
+
+
+def test_two_nodes_match_one_process(tmp_path, one_process):
+    """Two torchrun agents, ``--nnodes 2`` on 127.0.0.1 with the launcher's multi-node options
+    (``compute.nnodes: 2``, static rendezvous at node 0): the same run as one process."""
+    compute = ComputeParams(nnodes=2, rdzv_endpoint="127.0.0.1:29519")
+    agents = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
+                                *torchrun_args(dataclasses.replace(compute, node_rank=rank)),
+                                "-m", "tests.ddp_align_worker", str(tmp_path / "nodes.pt")],
+                               cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for rank in (0, 1)]
+    for agent in agents:
+        _, err = agent.communicate(timeout=600)
+        assert agent.returncode == 0, err[-3000:]
+    assert_same_run(one_process, torch.load(tmp_path / "nodes.pt"))
+
+
+def assert_same_run(one: dict, two: dict) -> None:
     assert abs(one["loss"][0] - two["loss"][0]) < 1e-4 * abs(one["loss"][0])
     # Summation order differs between 1 and 2 processes; Adam turns that noise on near-zero
     # gradients into steps of up to ~lr on a few weights (how many depends on the CPU). The update
@@ -72,3 +102,17 @@ def test_launcher_rejects_batch_not_divisible_by_nproc(tmp_path):
     out = subprocess.run([sys.executable, "-m", "stages.launch", "align"], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 2 and "alignment.batch_size" in out.stderr and "compute.nproc=3" in out.stderr
+
+
+def test_launcher_builds_the_multi_node_command(tmp_path, monkeypatch):
+    write_params(tmp_path, {"compute": {"nnodes": 2, "rdzv_endpoint": "10.0.0.1:29400"}})
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append(argv))
+    from stages import launch
+
+    launch.main(["align", "--node-rank", "1"])
+    assert calls[0][3:8] == ["--nnodes=2", "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=29400",
+                             "--nproc_per_node=1"]
+    assert calls[0][-4:] == ["-m", "stages.align", "--params", "params.yaml"]
+    assert launch.main(["align", "--node-rank", "2"]) == 2  # no such node: a clear params error

@@ -63,3 +63,22 @@ def test_lock_records_the_code_in_the_tree():
                     if d["path"].endswith(".py") and (not (REPO / d["path"]).is_file()
                                                       or hashlib.md5((REPO / d["path"]).read_bytes()).hexdigest() != d["md5"])})
     assert not stale, f"dvc.lock records other versions of {stale}: run `dvc repro` and commit dvc.lock"
+
+
+def test_constraints_pin_every_dependency():
+    """scripts/setup.sh installs with -c constraints.txt: every direct dependency has an exact pin."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    for dep in wanted:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[ ]", dep)[0]).lower()
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        exact = re.search(r"==\s*([^,\s]+)", dep)
+        assert not exact or exact.group(1) == pins[name], f"{name}: pyproject pins {exact.group(1)}, constraints {pins[name]}"

@@ -59,7 +59,7 @@ class DistInfo:
     def local(self, batch: np.ndarray, key: str) -> np.ndarray:
         """This process's equal share of a global batch that every process drew identically."""
         if len(batch) % self.world:
-            raise ValueError(f"{key}={len(batch)} is not divisible by compute.nproc={self.world}")
+            raise ValueError(f"{key}={len(batch)} is not divisible by the {self.world} processes (compute.nproc x compute.nnodes)")
         n = len(batch) // self.world
         return batch[self.rank * n:(self.rank + 1) * n]
 
