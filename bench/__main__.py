@@ -86,7 +86,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "explorer", "robustness")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "noop", "explorer", "robustness")
 
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
@@ -128,6 +128,15 @@ def main(argv=None) -> int:
         print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
+    if "noop" in parts:
+        raw["noop"] = runs = [pipeline.noop_run({k: v * m for k, v in pipeline.DEFAULT_VIDEOS.items()})
+                              for m in (1, 10)] + [pipeline.noop_run(pipeline.AVSBENCH_S4)]
+        print("\n### No-op `dvc repro prepare` on a dataset folder (`data.source=avsbench`), median of 3\n")
+        print("| videos (files) | prepare depends on `manifest` (this project) | on the folder itself | "
+              "`manifest` stage alone |\n|---|---|---|---|")
+        for r in runs:
+            print(f"| {r['videos']} ({r['files']}) | {r['manifest']['noop_s']:.2f} s | {r['folder']['noop_s']:.2f} s | "
+                  f"{r['manifest_stage_s']:.2f} s |")
     if "explorer" in parts:
         raw["explorer"] = run = explorer.run()
         print(f"\n### The pseudo-mask explorer at AVSBench S4 test size\n\n{explorer.__doc__.split(chr(10) * 2)[1]}\n")

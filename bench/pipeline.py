@@ -161,3 +161,44 @@ def stage_table(run: dict) -> list[str]:
     for name, s in run["stages"].items():
         rows.append(f"| {name} | {s['work_s']:.1f} s | {s['frames_per_s']:.1f} | {s['peak_rss_mib']} MiB |")
     return rows
+
+
+def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
+    """No-op ``dvc repro prepare`` on a dataset folder of ``counts`` videos in the AVSBench layout,
+    read as a user's copy (``data.source=avsbench``, outside the project): the part of a no-op
+    whose cost grows with the dataset. Measured with ``prepare`` depending on the ``manifest``
+    stage (this project) and, for comparison, on the folder itself (DVC hashes every file)."""
+    from avs_core.config import SyntheticParams
+    from avs_core.pipeline.synthesize import generate
+
+    videos = sum(counts.values())
+    out = {"videos": videos, "frames": videos * FRAMES_PER_VIDEO}
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        data = Path(tmp) / "avsbench_data"
+        t = time.perf_counter()
+        generate(data, "s4", SyntheticParams(**counts))
+        out["generate_s"] = time.perf_counter() - t
+        out["files"] = sum(1 for p in data.rglob("*") if p.is_file())
+        for variant in ("manifest", "folder"):
+            root = Path(tmp) / variant
+            for name in ("avs_core", "stages"):
+                shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            for name in (".gitignore", ".dvcignore"):
+                shutil.copy(REPO / name, root / name)
+            text = (REPO / "dvc.yaml").read_text()
+            if variant == "folder":  # the dependency this project had before the manifest stage
+                text = text.replace("      - data/manifest.tsv\n", "      - ${data.root}\n", 1)
+            (root / "dvc.yaml").write_text(text)
+            params = _params({"data": {"source": "avsbench", "root": str(data)}})
+            (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            _timed("git init -q -b main . && dvc init -q && git add -A && git commit -qm bench", root)
+            cold, _ = _timed("dvc repro prepare", root)
+            noops = []
+            for _ in range(repeats):
+                wall, log = _timed("dvc repro prepare", root)
+                assert "Running stage 'prepare'" not in log, log
+                noops.append(wall)
+            out[variant] = {"cold_s": cold, "noop_s": sorted(noops)[len(noops) // 2]}
+            if variant == "manifest":
+                out["manifest_stage_s"] = _timed(f"{sys.executable} -m stages.manifest", root)[0]
+    return out

@@ -1,4 +1,7 @@
-"""Stage ``synthesize``: write the embedded synthetic dataset in the AVSBench layout."""
+"""Stage ``synthesize``: write the embedded synthetic dataset in the AVSBench layout.
+
+With ``data.source=avsbench`` it generates nothing: its output folder holds one note, so the
+stage is a no-op that costs nothing to run or to hash."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +12,16 @@ from avs_core.store import atomic_dir
 from stages._common import run_stage
 
 
+PLACEHOLDER = "NOT_GENERATED.txt"
+
+
 def work(params: Params) -> None:
     with atomic_dir(SYNTHETIC_ROOT) as tmp:
+        if params.data.source != "synthetic":
+            (tmp / PLACEHOLDER).write_text(f"data.source={params.data.source}: the pipeline reads data.root; "
+                                           "the embedded synthetic dataset was not generated.\n")
+            logging.getLogger(__name__).info("data.source=%s: nothing to generate", params.data.source)
+            return
         folder = generate(tmp, params.data.subset, params.data.synthetic)
         logging.getLogger(__name__).info("synthetic %s dataset written to %s/%s",
                                          params.data.subset, SYNTHETIC_ROOT, folder.name)

@@ -100,3 +100,35 @@ def test_bad_params_fail_before_work(workdir, caplog):
         assert synthesize.main([]) == 2
     assert "'audio.center_seconds'" in caplog.text
     assert not Path("data").exists()
+
+
+def test_manifest_sees_every_change_to_the_dataset_folder(workdir):
+    from stages import manifest
+
+    write_params(workdir)
+    assert synthesize.main(["--params", "params.yaml"]) == 0
+    assert manifest.main(["--params", "params.yaml"]) == 0
+    out = Path("data/manifest.tsv")
+    first = out.read_text()
+    pngs = sorted(Path("data/avsbench_synthetic").rglob("*.png"))
+    assert len(first.splitlines()) == len(list(Path("data/avsbench_synthetic").rglob("*.*"))) and len(pngs) > 0
+    assert manifest.main(["--params", "params.yaml"]) == 0 and out.read_text() == first  # unchanged folder
+    png = pngs[0]
+    png.write_bytes(png.read_bytes() + b"\0")  # rewritten: size and mtime change
+    assert manifest.main(["--params", "params.yaml"]) == 0
+    changed = out.read_text()
+    assert changed != first and sum(a != b for a, b in zip(first.splitlines(), changed.splitlines())) == 1
+    (png.parent / "extra.png").write_bytes(b"x")  # an added file
+    assert manifest.main(["--params", "params.yaml"]) == 0 and len(out.read_text().splitlines()) == len(first.splitlines()) + 1
+
+
+def test_manifest_and_synthesize_with_a_real_dataset_folder(workdir, caplog):
+    from stages import manifest
+
+    write_params(workdir, {"data": {"source": "avsbench", "root": "absent"}})
+    assert synthesize.main(["--params", "params.yaml"]) == 0  # nothing to generate: a note only
+    assert [p.name for p in Path("data/avsbench_synthetic").iterdir()] == ["NOT_GENERATED.txt"]
+    with caplog.at_level(logging.ERROR):
+        assert manifest.main(["--params", "params.yaml"]) == 2
+    assert "absent does not exist" in caplog.text and "data.root" in caplog.text
+    assert not Path("data/manifest.tsv").exists()

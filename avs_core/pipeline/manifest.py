@@ -1,0 +1,44 @@
+"""Stage logic for ``manifest``: one line per file of the dataset folder (path, size, mtime).
+
+``prepare`` depends on this small file instead of on the dataset folder, so a no-op ``dvc repro``
+stats the folder's files once (here) instead of DVC hashing every PNG and WAV of it; any added,
+removed, resized or rewritten file still changes the manifest and re-runs ``prepare``. The stage
+is ``always_changed`` in ``dvc.yaml``: it runs on every ``dvc repro`` and takes well under a second
+at AVSBench size (``docs/BENCHMARKS.md``). It imports no torch, to start fast.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from avs_core.store import atomic_path
+
+
+class ManifestError(ValueError):
+    """The dataset folder does not exist or is empty."""
+
+
+def dataset_manifest(root: str | Path) -> str:
+    """``"relative/path\\tsize\\tmtime_ns\\n"`` for every file under ``root`` (symlinks followed), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"dataset folder {root} does not exist; set -S data.root=<the folder holding "
+                            "Single-source/ or Multi-sources/> (or data.source=synthetic for the embedded dataset)")
+    lines = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs.sort()
+        for name in files:
+            path = Path(folder) / name
+            st = path.stat()
+            lines.append(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n")
+    if not lines:
+        raise ManifestError(f"dataset folder {root} is empty; point data.root at your AVSBench copy")
+    return "".join(sorted(lines))
+
+
+def write_manifest(root: str | Path, out: str | Path) -> int:
+    """Write the manifest of ``root`` to ``out`` atomically; returns the number of files."""
+    text = dataset_manifest(root)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(text)
+    return text.count("\n")
