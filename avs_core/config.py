@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import yaml
 
-SYNTHETIC_ROOT = "data/avsbench_synthetic"  # where the ``synthesize`` stage writes
 DIAGNOSTICS_DIR = "diagnostics"  # beside Single-source/ or Multi-sources/: all-object masks (synthetic only)
 
 
@@ -70,7 +69,7 @@ class DataParams:
 
     source: Literal["synthetic", "avsbench"] = "synthetic"
     subset: Literal["s4", "ms3"] = "s4"
-    root: str = SYNTHETIC_ROOT
+    root: str = "data/avsbench_synthetic"
     image_size: int = 128
     sample_rate: int = 16000
     on_error: Literal["fail", "skip"] = "fail"
@@ -85,9 +84,6 @@ class DataParams:
                  f"{self.image_size} is not a positive multiple of 32 (the ResNet stride)")
         _require(8000 <= self.sample_rate <= 48000, f"{prefix}.sample_rate", "must be in [8000, 48000]")
         _require(bool(self.root), f"{prefix}.root", "must not be empty")
-        _require(self.source == "avsbench" or self.root == SYNTHETIC_ROOT, f"{prefix}.root",
-                 f"with {prefix}.source=synthetic the dataset is generated in {SYNTHETIC_ROOT}; "
-                 f"set {prefix}.source=avsbench to read {self.root}")
         self.synthetic.validate(f"{prefix}.synthetic")
 
 
@@ -377,6 +373,41 @@ class BaseParams:
 
 
 @dataclass(frozen=True)
+class PathsParams:
+    """Where the stages write, relative to the project. ``dvc.yaml`` declares its outputs as
+    ``${paths.*}`` and the stages pass these to the library, so this section is the one place a
+    path is written down."""
+
+    synthetic: str = "data/avsbench_synthetic"  # the embedded dataset (synthesize)
+    manifest: str = "data/manifest.tsv"
+    prepared: str = "data/prepared"
+    spectrograms: str = "data/spectrograms"
+    align_model: str = "models/align.pt"
+    align: str = "data/align"
+    c2am: str = "data/pseudo/c2am"
+    saliency: str = "data/pseudo/saliency"
+    pamr: str = "data/pseudo/pamr"
+    affinity: str = "data/pseudo/affinity"
+    crf: str = "data/pseudo/crf"
+    seg: str = "data/seg"
+    seg_models: str = "models/seg"
+    checkpoints: str = "data/checkpoints"  # resume states of interrupted training (not a DVC output)
+    reports: str = "reports"
+
+    def __getitem__(self, name: str) -> Path:
+        return Path(getattr(self, name))
+
+    def validate(self, prefix: str) -> None:
+        seen = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _require(bool(value) and not Path(value).is_absolute() and ".." not in Path(value).parts,
+                     f"{prefix}.{f.name}", f"{value!r} must be a non-empty path inside the project (DVC outputs are)")
+            _require(value not in seen, f"{prefix}.{f.name}", f"{value!r} is also {prefix}.{seen.get(value)}")
+            seen[value] = f.name
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseParams = field(default_factory=BaseParams)
     data: DataParams = field(default_factory=DataParams)
@@ -390,10 +421,14 @@ class Params:
     seg: SegParams = field(default_factory=SegParams)
     eval: EvalParams = field(default_factory=EvalParams)
     compute: ComputeParams = field(default_factory=ComputeParams)
+    paths: PathsParams = field(default_factory=PathsParams)
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
+        _require(self.data.source == "avsbench" or self.data.root == self.paths.synthetic, "data.root",
+                 f"with data.source=synthetic the dataset is generated in paths.synthetic={self.paths.synthetic}; "
+                 f"set data.source=avsbench to read {self.data.root}")
         n, nproc, nnodes = self.compute.world, self.compute.nproc, self.compute.nnodes
         for key, batch in (("alignment.batch_size", self.alignment.batch_size), ("seg.batch_size", self.seg.batch_size),
                            *((f"{s}.train.batch_size", getattr(self, s).train.batch_size)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avs_core.data.splits import PREPARED_DIR
+from avs_core.config import PathsParams
 from avs_core.maps import Rule, score_map_blocks
+from avs_core.scored import of_stage
 from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings, require_finite
 
 
 def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
-                      prepared_dir: Path = PREPARED_DIR, block_frames: int = 1000, batch_frames: int = 20,
+                      prepared_dir: Path, block_frames: int = 1000, batch_frames: int = 20,
                       keep_frames: bool = False) -> dict:
     """Score dataset ``key`` (``[V, T, S, S]``) of ``maps_path`` on the annotated frames of ``split``.
 
@@ -22,7 +23,7 @@ def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
     ``block_frames`` annotated frames, so memory does not grow with the split. ``keep_frames``:
     see :func:`~avs_core.maps.score_map_blocks`.
     """
-    with open_h5(maps_path) as f, open_h5(prepared_dir / f"{split}.h5") as g:
+    with open_h5(maps_path) as f, open_h5(Path(prepared_dir) / f"{split}.h5") as g:
         ids = read_strings(f["ids"])
         if ids != read_strings(g["ids"]):
             raise StoreError(f"{maps_path} and the prepared {split} split list different videos; re-run `dvc repro`")
@@ -80,25 +81,28 @@ def _rebatch(blocks, size: int):
         yield np.concatenate(maps_buf), np.concatenate(gt_buf)
 
 
-def write_quality(stage: str, maps_dir: str | Path, entries: list[tuple[str, str, str]],
-                  objects_path: str | Path | None = None) -> dict:
-    """Score a stage's maps on the annotated *training* frames and write ``reports/<stage>/quality.json``.
+def write_quality(stage: str, paths: PathsParams, objects_path: str | Path | None = None) -> dict:
+    """Score ``stage``'s outputs (:func:`avs_core.scored.of_stage`) on the annotated *training*
+    frames and write ``<paths.reports>/<stage>/quality.json``.
 
     This runs after the stage's maps are written; nothing it reads feeds training. Where the
     synthetic dataset's all-object masks exist (``objects_path``), each map also gets
-    ``<name>_objectness``: its score against every object on every training frame.
-
-    Args:
-        entries: ``(name, dataset, rule)`` for each map the stage produced.
+    ``<name>_objectness``: its score against every object on every training frame. Outputs the
+    run does not have (the CAM on MS3, which has no categories) are left out.
     """
     log = logging.getLogger(f"stages.{stage}")
     report = {}
-    for name, key, rule in entries:
-        report[name] = score_stored_maps(Path(maps_dir) / "train.h5", key, "train", rule)
-        log.info("pseudo-mask quality (annotated train frames) %-10s mIoU %.4f  F %.4f", name,
-                 report[name]["miou"], report[name]["fscore"])
+    for s in of_stage(stage):
+        path = s.file(paths, "train")
+        with open_h5(path) as f:
+            if s.key not in f:
+                continue
+        report[s.name] = score_stored_maps(path, s.key, "train", s.rule, paths["prepared"])
+        log.info("pseudo-mask quality (annotated train frames) %-12s mIoU %.4f  F %.4f", s.name,
+                 report[s.name]["miou"], report[s.name]["fscore"])
         if objects_path is not None and Path(objects_path).is_file():
-            obj = report[f"{name}_objectness"] = score_objectness(Path(maps_dir) / "train.h5", key, objects_path, rule)
-            log.info("objectness (all objects, all train frames)  %-10s mIoU %.4f  F %.4f", name, obj["miou"], obj["fscore"])
-    atomic_write_json(f"reports/{stage}/quality.json", report)
+            obj = report[f"{s.name}_objectness"] = score_objectness(path, s.key, objects_path, s.rule)
+            log.info("objectness (all objects, all train frames)  %-12s mIoU %.4f  F %.4f", s.name, obj["miou"],
+                     obj["fscore"])
+    atomic_write_json(paths["reports"] / stage / "quality.json", report)
     return report

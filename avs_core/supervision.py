@@ -18,9 +18,6 @@ import numpy as np
 
 from avs_core.store import open_h5, read_strings
 
-PSEUDO_MASKS = Path("data/pseudo/crf/train.h5")
-
-
 @dataclass
 class Targets:
     """``masks [V, T, H, W]`` uint8 {0, 1} (None for ``none``) and ``weights [V, T]`` (1 = frame supervised)."""
@@ -30,8 +27,9 @@ class Targets:
     weights: np.ndarray
 
 
-def training_targets(mode: str, train_ids: list[str], frames: int, prepared_dir: Path = Path("data/prepared"),
-                     pseudo_path: Path = PSEUDO_MASKS) -> Targets:
+def training_targets(mode: str, train_ids: list[str], frames: int, pseudo_path: Path, prepared_dir: Path) -> Targets:
+    """The targets of ``mode``: ``pseudo`` reads the CRF masks of the train split (``pseudo_path`` =
+    ``paths.crf``/train.h5), ``full`` the ground truth in ``prepared_dir`` (``paths.prepared``)."""
     if mode == "pseudo":
         with open_h5(pseudo_path) as f:
             if read_strings(f["ids"]) != train_ids:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -16,18 +15,13 @@ from avs_core.engine import checkpoint
 from avs_core.engine.distributed import init_distributed
 from avs_core.quality import score_stored_maps
 from avs_core.reporting import live_logger
+from avs_core.scored import of_stage
 from avs_core.store import atomic_dir
 from stages._common import main_only_dir, run_stage
 
-CHECKPOINT = Path("models/align.pt")
-MAPS_DIR = Path("data/align")
-LIVE_DIR = "reports/align"
-RESUME = checkpoint.RESUME_DIR / "align.resume.pt"
 log = logging.getLogger("stages.align")
 
 
-SCORED = (("coarse_av", "fused", "minmax"), ("coarse_av_median", "fused", "median"),
-          ("shuffled_audio", "fused_shuffled", "minmax"), ("shuffled_audio_median", "fused_shuffled", "median"))
 
 
 def learning_checks(last: dict, val: dict, train_split) -> list[learning.Check]:
@@ -48,15 +42,15 @@ def learning_checks(last: dict, val: dict, train_split) -> list[learning.Check]:
 
 
 def work(params: Params) -> None:
-    p = params.alignment
+    p, paths = params.alignment, params.paths
     dist = init_distributed(params.compute)
-    train_split = load_split("train", p.audio_window)
-    val_split = load_split("val", p.audio_window)
+    train_split = load_split("train", p.audio_window, paths["prepared"], paths["spectrograms"])
+    val_split = load_split("val", p.audio_window, paths["prepared"], paths["spectrograms"])
     model = align.AlignModel(p, align.num_classes(p, train_split))
     fingerprint = json.dumps(recorded(p), sort_keys=True)
-    resumer = checkpoint.Resumer(RESUME, fingerprint, p.resume)
+    resumer = checkpoint.Resumer(paths["checkpoints"] / "align.resume.pt", fingerprint, p.resume)
     # the DVCLive folder appears with the other outputs, not epoch by epoch (no partial output)
-    with main_only_dir(LIVE_DIR, dist) as live_dir:
+    with main_only_dir(paths["reports"] / "align", dist) as live_dir:
         live = live_logger(live_dir) if dist.is_main else None
 
         start = resumer.restore()
@@ -72,20 +66,21 @@ def work(params: Params) -> None:
         history = align.train(model, train_split, val_split, p, dist, on_log, start)
         if not dist.is_main:
             return
-        splits = {"train": train_split, "val": val_split, "test": load_split("test", p.audio_window)}
-        with atomic_dir(MAPS_DIR) as tmp:
+        splits = {"train": train_split, "val": val_split,
+                  "test": load_split("test", p.audio_window, paths["prepared"], paths["spectrograms"])}
+        with atomic_dir(paths["align"]) as tmp:
             align.write_maps(model, splits, p, params.data.image_size, tmp, dist.device,
                                  {"params_json": fingerprint})
             summary = {split: {} for split in ("val", "test")}
-            for split, (name, key, rule) in itertools.product(summary, SCORED):
-                summary[split][name] = score_stored_maps(tmp / f"{split}.h5", key, split, rule)
-                log.info("%s %-22s mIoU %.4f  F %.4f", split, name, summary[split][name]["miou"],
-                         summary[split][name]["fscore"])
+            for split, s in itertools.product(summary, of_stage("align")):
+                summary[split][s.name] = score_stored_maps(tmp / f"{split}.h5", s.key, split, s.rule, paths["prepared"])
+                log.info("%s %-22s mIoU %.4f  F %.4f", split, s.name, summary[split][s.name]["miou"],
+                         summary[split][s.name]["fscore"])
             live.summary["test"] = summary["test"]
             live.summary["val"] = summary["val"]
             learning.report("align", learning_checks(history[-1], summary["val"], train_split), params.base.on_chance,
                             live_dir / "learning.json")
-            checkpoint.save(CHECKPOINT, {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
+            checkpoint.save(paths["align_model"], {"visual": model.visual.state_dict(), "audio": model.audio.state_dict(),
                                          "params": recorded(p)})
         live.end()
     resumer.finish()

@@ -1,4 +1,4 @@
-"""Stage ``manifest``: list the dataset folder's files, sizes and mtimes (``data/manifest.tsv``).
+"""Stage ``manifest``: list the dataset folder's files, sizes and mtimes (``paths.manifest``).
 
 A plain entry point without ``stages._common`` (which imports torch): this stage runs on every
 ``dvc repro`` and must start fast.
@@ -13,7 +13,6 @@ from avs_core.config import ParamError, load_params
 from avs_core.pipeline.manifest import ManifestError, write_manifest
 from avs_core.store import StoreError
 
-OUT = "data/manifest.tsv"
 EXIT_BAD_INPUT = 2
 
 
@@ -24,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("stages.manifest")
     try:
-        root = load_params(args.params).data.root
-        log.info("%d files under %s", write_manifest(root, OUT), root)
+        params = load_params(args.params)
+        root = params.data.root
+        log.info("%d files under %s", write_manifest(root, params.paths.manifest), root)
         return 0
     except (ParamError, ManifestError, StoreError, OSError) as exc:
         log.error("%s", exc)

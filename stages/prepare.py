@@ -1,4 +1,4 @@
-"""Stage ``prepare``: validate the dataset and pack each split into HDF5 (``data/prepared``)."""
+"""Stage ``prepare``: validate the dataset and pack each split into HDF5 (``paths.prepared``)."""
 from __future__ import annotations
 
 from avs_core.config import Params
@@ -6,14 +6,10 @@ from avs_core.pipeline.prepare import prepare
 from avs_core.store import atomic_dir, atomic_write_json
 from stages._common import run_stage
 
-OUT_DIR = "data/prepared"
-REPORT = "reports/prepare/report.json"
-
-
 def work(params: Params) -> None:
-    with atomic_dir(OUT_DIR) as tmp:
+    with atomic_dir(params.paths["prepared"]) as tmp:
         report = prepare(params.data, tmp)
-    atomic_write_json(REPORT, report)
+    atomic_write_json(params.paths["reports"] / "prepare" / "report.json", report)
 
 
 def main(argv: list[str] | None = None) -> int:

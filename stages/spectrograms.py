@@ -1,7 +1,5 @@
-"""Stage ``spectrograms``: audio features per split (``data/spectrograms``)."""
+"""Stage ``spectrograms``: audio features per split (``paths.spectrograms``)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 from avs_core.config import Params
 from avs_core.data.records import SPLITS
@@ -9,13 +7,11 @@ from avs_core.pipeline.spectrograms import extract_split
 from avs_core.store import atomic_dir
 from stages._common import run_stage
 
-IN_DIR, OUT_DIR = Path("data/prepared"), "data/spectrograms"
-
 
 def work(params: Params) -> None:
-    with atomic_dir(OUT_DIR) as tmp:
+    with atomic_dir(params.paths["spectrograms"]) as tmp:
         for split in SPLITS:
-            extract_split(IN_DIR / f"{split}.h5", tmp / f"{split}.h5", params.audio)
+            extract_split(params.paths["prepared"] / f"{split}.h5", tmp / f"{split}.h5", params.audio)
 
 
 def main(argv: list[str] | None = None) -> int:

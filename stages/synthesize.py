@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from avs_core.config import SYNTHETIC_ROOT, Params
+from avs_core.config import Params
 from avs_core.pipeline.synthesize import generate
 from avs_core.store import atomic_dir
 from stages._common import run_stage
@@ -16,7 +16,7 @@ PLACEHOLDER = "NOT_GENERATED.txt"
 
 
 def work(params: Params) -> None:
-    with atomic_dir(SYNTHETIC_ROOT) as tmp:
+    with atomic_dir(params.paths["synthetic"]) as tmp:
         if params.data.source != "synthetic":
             (tmp / PLACEHOLDER).write_text(f"data.source={params.data.source}: the pipeline reads data.root; "
                                            "the embedded synthetic dataset was not generated.\n")
@@ -24,7 +24,7 @@ def work(params: Params) -> None:
             return
         folder = generate(tmp, params.data.subset, params.data.synthetic)
         logging.getLogger(__name__).info("synthetic %s dataset written to %s/%s",
-                                         params.data.subset, SYNTHETIC_ROOT, folder.name)
+                                         params.data.subset, params.paths.synthetic, folder.name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 from avs_core import learning
 from avs_core.pipeline import train_seg
@@ -17,35 +16,34 @@ from avs_core.reporting import live_logger
 from avs_core.supervision import training_targets
 from stages._common import main_only_dir, run_stage
 
-OUT = Path("data/seg")
-MODELS = Path("models/seg")
-LIVE = Path("reports/train_seg")
-ALIGN = Path("models/align.pt")
 log = logging.getLogger("stages.train_seg")
 
 
 def work(params: Params) -> None:
-    p, a = params.seg, params.alignment
+    p, a, paths = params.seg, params.alignment, params.paths
     dist = init_distributed(params.compute)
-    splits = {name: load_split(name, a.audio_window) for name in SPLITS}
-    data = {name: train_seg.SegData(split, p, train_seg.audio_embeddings(ALIGN, a, split) if p.model == "unet" else None)
+    align_model = paths["align_model"]
+    splits = {name: load_split(name, a.audio_window, paths["prepared"], paths["spectrograms"]) for name in SPLITS}
+    data = {name: train_seg.SegData(split, p, train_seg.audio_embeddings(align_model, a, split) if p.model == "unet" else None)
             for name, split in splits.items()}
-    val_masks, _ = load_masks("val")  # the benchmark's validation split is annotated: model selection only
+    # the benchmark's validation split is annotated: model selection only
+    val_masks, _ = load_masks("val", paths["prepared"])
     frames = splits["train"].frames.shape[1]
     modes = (p.supervision, *p.baselines)
     chance = learning.mask_chance_miou(val_masks[splits["val"].annotated])
     checks = []
-    with main_only_dir(OUT, dist) as out_dir, main_only_dir(MODELS, dist) as model_dir, main_only_dir(LIVE, dist) as live_dir:
+    with main_only_dir(paths["seg"], dist) as out_dir, main_only_dir(paths["seg_models"], dist) as model_dir, \
+            main_only_dir(paths["reports"] / "train_seg", dist) as live_dir:
         for mode in modes:
             if mode == "none" and p.model == "unet" and not splits["train"].has_categories:
                 log.warning("AVS(ws) learns from the video categories, which this dataset does not have (MS3); "
                             "skipped (seg.model=avsbench trains it on L_avf alone)")
                 continue
-            targets = training_targets(mode, splits["train"].ids, frames)
-            model = train_seg.build_model(p, a, frames, ALIGN)
+            targets = training_targets(mode, splits["train"].ids, frames, paths["crf"] / "train.h5", paths["prepared"])
+            model = train_seg.build_model(p, a, frames, align_model)
             live = live_logger(live_dir / mode) if dist.is_main else None
 
-            resumer = checkpoint.Resumer(checkpoint.RESUME_DIR / f"train_seg.{mode}.resume.pt",
+            resumer = checkpoint.Resumer(paths["checkpoints"] / f"train_seg.{mode}.resume.pt",
                                          json.dumps({"seg": recorded(p), "mode": mode}, sort_keys=True), p.resume)
 
             def on_log(step, metrics, state, live=live, resumer=resumer):
@@ -67,7 +65,7 @@ def work(params: Params) -> None:
             checkpoint.save(model_dir / f"{mode}.pt", {"model": model.state_dict(), **info})
             (out_dir / mode).mkdir()
             for name in splits:
-                with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, recorded(p)) as out:
+                with map_file(out_dir / mode / f"{name}.h5", "train_seg", name, recorded(p), paths["prepared"]) as out:
                     out.fh.attrs["supervision"] = mode
                     for start, prob in train_seg.predict(model, data[name], dist=dist):
                         out.add("prob", start, prob)

@@ -13,10 +13,14 @@ import torch
 
 from avs_core import inspect as inspect_cli
 from avs_core.explore.page import write_explorer
+from avs_core.config import PathsParams
 from avs_core.explore.scores import STAGES, display_bytes, run_files
+from tests.helpers import REPO
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NAMES = [m.name for m in STAGES]
+PATHS = PathsParams()
+PARAMS = str(REPO / "params.yaml")  # the outputs' layout (its paths section); the fixture repo's params are its own
 
 
 def _page_data(index: Path) -> dict:
@@ -33,7 +37,7 @@ def test_display_keeps_the_threshold():
 
 def test_explorer_scores_are_evaluates(learned_run, tmp_path):
     out = tmp_path / "explorer"
-    result = write_explorer([("workspace", learned_run)], ["train", "test"], out, tile=32)
+    result = write_explorer([("workspace", learned_run)], ["train", "test"], out, PATHS, tile=32)
     metrics = json.loads((learned_run / "reports/metrics.json").read_text())["methods"]
     test = result["miou"]["test"][0]
     checked = 0
@@ -78,7 +82,7 @@ def two_runs(learned_run, tmp_path_factory):
     ``a``; the experiment ``exp-b`` holds ``b``. Both live only in the DVC cache afterwards."""
     repo = tmp_path_factory.mktemp("compare")
     for variant in ("a", "b"):
-        for rel in run_files("test"):
+        for rel in run_files("test", PATHS):
             if (learned_run / rel).is_file():
                 (repo / "src" / variant / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(learned_run / rel, repo / "src" / variant / rel)
@@ -103,7 +107,7 @@ def two_runs(learned_run, tmp_path_factory):
 
 def test_compare_reads_both_revisions_from_the_cache(two_runs, monkeypatch):
     monkeypatch.chdir(two_runs)
-    assert inspect_cli.main(["--compare", "HEAD", "exp-b", "--splits", "test", "--tile", "32"]) == 0
+    assert inspect_cli.main(["--params", PARAMS, "--compare", "HEAD", "exp-b", "--splits", "test", "--tile", "32"]) == 0
     data = _page_data(two_runs / "reports/inspect/explorer/index.html")
     assert data["runs"] == ["HEAD", "exp-b"]
     crf = NAMES.index("crf")
@@ -121,7 +125,7 @@ def test_explorer_in_headless_chromium(two_runs, monkeypatch, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
     monkeypatch.chdir(two_runs)
     out = tmp_path / "page"
-    assert inspect_cli.main(["--compare", "HEAD", "exp-b", "--splits", "test", "--out", str(out)]) == 0
+    assert inspect_cli.main(["--params", PARAMS, "--compare", "HEAD", "exp-b", "--splits", "test", "--out", str(out)]) == 0
     index = out / "explorer/index.html"
     errors = []
     with sync_api.sync_playwright() as pw:
@@ -168,13 +172,13 @@ def test_explorer_in_headless_chromium(two_runs, monkeypatch, tmp_path):
 
 def test_compare_names_the_bad_revision(two_runs, monkeypatch, capsys):
     monkeypatch.chdir(two_runs)
-    assert inspect_cli.main(["--compare", "HEAD", "no-such-exp", "--splits", "test"]) == 2
+    assert inspect_cli.main(["--params", PARAMS, "--compare", "HEAD", "no-such-exp", "--splits", "test"]) == 2
     assert "'no-such-exp' is neither a git revision nor a DVC experiment" in capsys.readouterr().err
     _git(two_runs, "commit", "-q", "--allow-empty", "-m", "empty")
     lock = (two_runs / "dvc.lock").read_text()
     (two_runs / "dvc.lock").write_text(re.sub(r"md5: [0-9a-f]{32}\.dir", "md5: " + "0" * 32 + ".dir", lock))
     _git(two_runs, "commit", "-qam", "a lock whose outputs were never produced")
-    assert inspect_cli.main(["--compare", "HEAD", "exp-b", "--splits", "test"]) == 2
+    assert inspect_cli.main(["--params", PARAMS, "--compare", "HEAD", "exp-b", "--splits", "test"]) == 2
     err = capsys.readouterr().err
     assert "revision 'HEAD' has no data/prepared/test.h5 in the DVC cache" in err
     _git(two_runs, "reset", "-q", "--hard", "HEAD~2")

@@ -1,8 +1,9 @@
 """Map stages sharded over processes write the same bytes as one process."""
+import dataclasses
 import h5py
 import numpy as np
 
-from avs_core.config import PAMRParams
+from avs_core.config import PAMRParams, PathsParams
 from avs_core.engine.parallel import ordered_map
 from avs_core.pipeline import pamr
 from avs_core.store import create_h5, write_strings
@@ -44,8 +45,9 @@ def _inputs(root, videos=20, size=32):
 def test_pamr_on_two_processes_writes_identical_maps(workdir):
     _inputs(workdir)
     p = PAMRParams(size=16, iters=3, fusion="av_gated")
-    pamr.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "one", workers=1)
-    pamr.run(p, workdir / "data/align", workdir / "data/saliency", workdir / "two", workers=2)
+    paths = dataclasses.replace(PathsParams(), saliency="data/saliency")  # relative to workdir, the cwd
+    pamr.run(p, paths, workdir / "one", workers=1)
+    pamr.run(p, paths, workdir / "two", workers=2)
     for split in ("train", "val", "test"):
         one, two = (workdir / "one" / f"{split}.h5").read_bytes(), (workdir / "two" / f"{split}.h5").read_bytes()
         assert one == two

@@ -120,7 +120,7 @@ def test_map_writer_refuses_nan_and_names_the_video(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_diverged_loss_stops_training():
+def test_diverged_loss_stops_training(tmp_path):
     import torch
 
     from avs_core.config import TrainingParams
@@ -131,4 +131,4 @@ def test_diverged_loss_stops_training():
     frames = np.zeros((8, 3, 8, 8), np.uint8)
     with pytest.raises(DivergedError, match=r"demo step 1: the loss became nan.*demo.train.lr"):
         fit(model, frames, None, lambda m, x, t: m(x).mean() * float("nan"), TrainingParams(epochs=1, batch_size=4),
-            0, "demo")
+            0, "demo", tmp_path)

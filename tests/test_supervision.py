@@ -45,12 +45,12 @@ def test_pseudo_and_none_modes_never_open_ground_truth(tmp_path, monkeypatch):
     with create_h5(tmp_path / "crf.h5", stage="crf") as fh:
         write_strings(fh, "ids", ["a", "b"])
         fh.create_dataset("mask", data=np.ones((2, 5, 4, 4), np.uint8))
-    t = supervision.training_targets("pseudo", ["a", "b"], 5, pseudo_path=tmp_path / "crf.h5")
+    t = supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "crf.h5", tmp_path)
     assert t.masks.shape == (2, 5, 4, 4) and t.weights.sum() == 10
-    t = supervision.training_targets("none", ["a", "b"], 5)
+    t = supervision.training_targets("none", ["a", "b"], 5, tmp_path / "crf.h5", tmp_path)
     assert t.masks is None and t.weights.sum() == 0
     with pytest.raises(AssertionError, match="ground truth was read"):
-        supervision.training_targets("full", ["a", "b"], 5)
+        supervision.training_targets("full", ["a", "b"], 5, tmp_path / "crf.h5", tmp_path)
 
 
 def test_pseudo_masks_must_match_the_split(tmp_path):
@@ -60,4 +60,4 @@ def test_pseudo_masks_must_match_the_split(tmp_path):
         write_strings(fh, "ids", ["a", "x"])
         fh.create_dataset("mask", data=np.ones((2, 5, 4, 4), np.uint8))
     with pytest.raises(ValueError, match="does not match"):
-        supervision.training_targets("pseudo", ["a", "b"], 5, pseudo_path=tmp_path / "crf.h5")
+        supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "crf.h5", tmp_path)

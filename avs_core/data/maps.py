@@ -12,7 +12,6 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from avs_core.data.splits import PREPARED_DIR
 from avs_core.store import (
     StoreError,
     create_h5,
@@ -25,22 +24,23 @@ from avs_core.store import (
 CHUNK_VIDEOS = 16
 
 
-def split_ids(split: str) -> list[str]:
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+def split_ids(prepared: Path, split: str) -> list[str]:
+    """The video ids of ``split`` in ``prepared`` (``paths.prepared``), in order."""
+    with open_h5(Path(prepared) / f"{split}.h5") as f:
         return read_strings(f["ids"])
 
 
-def frame_chunks(split: str, chunk: int = CHUNK_VIDEOS) -> Iterator[tuple[int, np.ndarray]]:
+def frame_chunks(prepared: Path, split: str, chunk: int = CHUNK_VIDEOS) -> Iterator[tuple[int, np.ndarray]]:
     """``(start, frames [n, T, 3, S, S] uint8)`` over the split, ``chunk`` videos at a time (bounded memory)."""
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+    with open_h5(Path(prepared) / f"{split}.h5") as f:
         frames = f["frames"]
         for start in range(0, frames.shape[0], chunk):
             yield start, frames[start:start + chunk]
 
 
-def train_frames(split: str = "train") -> np.ndarray:
+def train_frames(prepared: Path, split: str = "train") -> np.ndarray:
     """All frames of a split flattened to ``[V*T, 3, S, S]`` uint8 (video-major)."""
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+    with open_h5(Path(prepared) / f"{split}.h5") as f:
         frames = f["frames"][()]
     return frames.reshape(-1, *frames.shape[2:])
 
@@ -68,8 +68,9 @@ class MapWriter:
 
 
 @contextlib.contextmanager
-def map_file(path: Path, stage: str, split: str, params: dict) -> Iterator[MapWriter]:
-    ids = split_ids(split)
+def map_file(path: Path, stage: str, split: str, params: dict, prepared: Path) -> Iterator[MapWriter]:
+    """A map file for ``split`` whose ``ids`` are the prepared split's (``prepared`` = ``paths.prepared``)."""
+    ids = split_ids(prepared, split)
     with create_h5(path, stage=stage, params=params, split=split) as fh:
         write_strings(fh, "ids", ids)
         yield MapWriter(fh, ids, f"{stage} output {path.name} ({split})")

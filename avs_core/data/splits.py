@@ -8,8 +8,6 @@ import numpy as np
 
 from avs_core.store import StoreError, open_h5, read_strings
 
-PREPARED_DIR = Path("data/prepared")
-SPECTROGRAMS_DIR = Path("data/spectrograms")
 AUDIO_WINDOWS = {"frame": "logspec_frames", "centre": "logspec_centre", "clip": "logspec_clip"}
 
 
@@ -43,9 +41,9 @@ class SplitArrays:
         return len(self.category_names) > 1 and bool((self.labels >= 0).all())
 
 
-def load_split(split: str, audio_window: str | None, prepared_dir: Path = PREPARED_DIR,
-               spectrograms_dir: Path = SPECTROGRAMS_DIR) -> SplitArrays:
-    """Load a whole split (frames, labels and, if ``audio_window`` is given, audio features)."""
+def load_split(split: str, audio_window: str | None, prepared_dir: Path, spectrograms_dir: Path | None = None) -> SplitArrays:
+    """Load a whole split (frames, labels and, if ``audio_window`` is given, audio features from
+    ``spectrograms_dir``) from ``prepared_dir`` (``paths.prepared``)."""
     with open_h5(prepared_dir / f"{split}.h5") as f:
         ids = read_strings(f["ids"])
         frames, annotated, labels = f["frames"][()], f["annotated"][()], f["labels"][()]
@@ -62,7 +60,7 @@ def load_split(split: str, audio_window: str | None, prepared_dir: Path = PREPAR
     return SplitArrays(ids, labels, frames, annotated, audio, names)
 
 
-def load_masks(split: str, prepared_dir: Path = PREPARED_DIR) -> tuple[np.ndarray, np.ndarray]:
+def load_masks(split: str, prepared_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth ``[V, T, H0, W0]`` uint8 and ``[V, T]`` annotated flags.
 
     Only evaluation code calls this: training code never reads masks (see ``avs_core.supervision``).

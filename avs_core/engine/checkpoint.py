@@ -11,7 +11,6 @@ import torch
 from avs_core.store import atomic_path
 
 log = logging.getLogger(__name__)
-RESUME_DIR = Path("data/checkpoints")  # outside every DVC output
 
 
 def save(path: str | Path, obj: dict[str, Any]) -> None:

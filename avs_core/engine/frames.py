@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 
 from avs_core.config import TrainingParams, recorded, require_batch_fits
 from avs_core.data.maps import frame_chunks
-from avs_core.engine.checkpoint import RESUME_DIR, Resumer
+from avs_core.engine.checkpoint import Resumer
 from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.engine.loop import LoopSpec, coupled_loss, local_loss, train
 from avs_core.learning import Check, loss_check
@@ -36,7 +37,8 @@ def flip_pair(images: torch.Tensor, targets: torch.Tensor | None, flip: torch.Te
 
 def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
-        p: TrainingParams, seed: int, desc: str, dist: DistInfo = SINGLE, coupled: bool = False) -> dict:
+        p: TrainingParams, seed: int, desc: str, checkpoints: Path, dist: DistInfo = SINGLE,
+        coupled: bool = False) -> dict:
     """Adam over frames (and aligned per-frame targets) with random horizontal flips, on the engine
     loop: lr warm-up (1 epoch) + cosine, finite-loss checks, DDP.
 
@@ -45,7 +47,7 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
 
     Returns the loss curve: ``{"initial": loss of the untrained net on the first batch,
     "epochs": [mean loss per epoch]}`` (what :func:`learning_check` compares). The training state
-    is kept after every epoch in ``data/checkpoints/<desc>.resume.pt`` (deleted at the end), from
+    is kept after every epoch in ``<checkpoints>/<desc>.resume.pt`` (``paths.checkpoints``) (deleted at the end), from
     which ``p.resume`` continues an interrupted run.
     """
     require_batch_fits(f"{desc}.train.batch_size", p.batch_size, len(frames), "frames")
@@ -74,7 +76,7 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         return coupled_loss(loss) if coupled else local_loss(loss)
 
     # resume state per epoch, keyed by the params and seed (``<desc>.train.resume`` continues from it)
-    resumer = Resumer(RESUME_DIR / f"{desc}.resume.pt", json.dumps({"train": recorded(p), "seed": seed}, sort_keys=True),
+    resumer = Resumer(Path(checkpoints) / f"{desc}.resume.pt", json.dumps({"train": recorded(p), "seed": seed}, sort_keys=True),
                       p.resume)
     history = train(model, opt, spec, batch_at, step, dist, start=resumer.restore(),
                     on_log=(lambda _n, _m, state: resumer.keep(state)) if dist.is_main else None)
@@ -89,13 +91,13 @@ def learning_check(name: str, history: dict, margin: float = 0.9) -> Check:
 
 
 @torch.no_grad()
-def predict_maps(fn: Callable[[torch.Tensor, slice], torch.Tensor], split: str, size: int,
+def predict_maps(fn: Callable[[torch.Tensor, slice], torch.Tensor], prepared: Path, split: str, size: int,
                  dist: DistInfo = SINGLE) -> Iterator[tuple[int, np.ndarray]]:
     """Run ``fn(images [n*T, 3, S, S], videos) -> [n*T, 1, h, w]`` over a split, ``videos`` being the
     slice of video indices in the batch; yields ``(start, [n, T, size, size])`` float32.
 
     ``images`` are on ``dist.device``; the maps come back to the CPU."""
-    for start, frames in progress(frame_chunks(split), desc=f"maps {split}"):
+    for start, frames in progress(frame_chunks(prepared, split), desc=f"maps {split}"):
         n, t = frames.shape[:2]
         images = normalize_images(torch.from_numpy(frames.reshape(n * t, *frames.shape[2:])))
         maps = fn(dist.inputs(images), slice(start, start + n)).float().cpu()

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+from avs_core.config import PathsParams
 from avs_core.explore.scores import (
     STAGES,
     frame_scores,
@@ -35,11 +36,12 @@ def _tile(img: np.ndarray, caption: str) -> np.ndarray:
     return t
 
 
-def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Path, root: Path = Path(".")) -> Path:
+def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Path, paths: PathsParams,
+           root: Path = Path(".")) -> Path:
     """Write the PNG grid ``{out_dir}/{split}.png`` (first annotated frame of the ``worst`` and
     ``best`` videos by the last map in :data:`GRID`, or of ``ids``); returns its path."""
-    info = split_info(root, split)
-    present = present_stages(root, split, info.ids)
+    info = split_info(root, split, paths)
+    present = present_stages(root, split, info.ids, paths)
     columns = [m for m, ok in zip(STAGES, present) if ok and m.name in GRID]
     if not columns:
         raise SystemExit(f"no map outputs found for split '{split}'; run `dvc repro` first")
@@ -48,8 +50,8 @@ def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Pa
     iou = np.full(len(info.ids), np.nan)
     for start in range(0, len(info.ids), CHUNK):  # bounded memory: the ranking map, a chunk at a time
         stop = min(start + CHUNK, len(info.ids))
-        masks = read_block(root, split, start, stop)["masks"]
-        maps = read_stage(root, ranking, split, start, stop)
+        masks = read_block(root, split, start, stop, paths)["masks"]
+        maps = read_stage(root, ranking, split, start, stop, paths)
         rows = np.flatnonzero(annotated[start:stop].any(1))
         first = annotated[start:stop][rows].argmax(1)
         if len(rows):
@@ -68,12 +70,12 @@ def render(split: str, ids: list[str] | None, worst: int, best: int, out_dir: Pa
     rows = []
     for v in chosen:
         k = int(annotated[v].argmax()) if annotated[v].any() else 0
-        block = read_block(root, split, v, v + 1)
+        block = read_block(root, split, v, v + 1, paths)
         gt = block["masks"][0, k].astype(np.float32)
         tiles = [_tile(block["frames"][0, k].transpose(1, 2, 0), f"{info.ids[v][:10]} f{k + 1}"),
                  _tile(np.repeat(gt[:, :, None] * 255, 3, 2).astype(np.uint8), "ground truth")]
         for m in columns:
-            raw = read_stage(root, m, split, v, v + 1)[0, k].astype(np.float32)
+            raw = read_stage(root, m, split, v, v + 1, paths)[0, k].astype(np.float32)
             score = frame_scores(probabilities(raw[None], m.rule, gt.shape), gt[None])[0][0] \
                 if annotated[v, k] else float("nan")
             shown = minmax(torch.from_numpy(raw)[None])[0].numpy() if m.rule == "minmax" else raw

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avs_core.config import PathsParams
 from avs_core.explore.scores import (
     CHAIN,
     RULE_TEXT,
@@ -69,22 +70,23 @@ def _rounded(values: np.ndarray, keep: np.ndarray) -> list:
     return [round(float(x), 4) if k else None for x, k in zip(values, keep)]
 
 
-def _split_pages(runs: list[tuple[str, Path]], split: str, media: Path, tile: int, chunk: int) -> dict:
+def _split_pages(runs: list[tuple[str, Path]], split: str, media: Path, tile: int, chunk: int,
+                 paths: PathsParams) -> dict:
     """Write one split's sprites; return its JSON part (videos, scores, which stages each run has)."""
-    info = split_info(runs[0][1], split)
+    info = split_info(runs[0][1], split, paths)
     for name, root in runs[1:]:
-        other = split_info(root, split)
+        other = split_info(root, split, paths)
         if other.ids != info.ids:
             raise StoreError(f"'{runs[0][0]}' and '{name}' hold different {split} videos "
                              f"({len(info.ids)} vs {len(other.ids)}); compare needs runs on the same dataset")
-    present = [present_stages(root, split, info.ids) for _, root in runs]
+    present = [present_stages(root, split, info.ids, paths) for _, root in runs]
     media.mkdir(parents=True, exist_ok=True)
     videos, sums = [], np.zeros((len(runs), len(STAGES)))
     counts = np.zeros(len(runs))
     n_videos = len(info.ids)
     for start in progress(range(0, n_videos, chunk), desc=f"explorer {split}"):
         stop = min(start + chunk, n_videos)
-        block = read_block(runs[0][1], split, start, stop)
+        block = read_block(runs[0][1], split, start, stop, paths)
         ann = block["annotated"]  # [n, T]
         n, t = ann.shape
         gt = block["masks"].reshape(n * t, *block["masks"].shape[2:])
@@ -95,7 +97,7 @@ def _split_pages(runs: list[tuple[str, Path]], split: str, media: Path, tile: in
             for s, m in enumerate(STAGES):
                 if not present[r][s]:
                     continue
-                maps = read_stage(root, m, split, start, stop)  # [n, T, h, w]
+                maps = read_stage(root, m, split, start, stop, paths)  # [n, T, h, w]
                 prob = probabilities(maps.reshape(n * t, *maps.shape[2:]), m.rule, gt.shape[-2:])
                 a, b = frame_scores(prob, gt)
                 iou[r, s], inv[r, s] = a.reshape(n, t), b.reshape(n, t)
@@ -125,9 +127,10 @@ def _static(name: str) -> str:
     return resources.files("avs_core.explore").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def write_explorer(runs: list[tuple[str, Path]], splits: list[str], out_dir: Path, tile: int = 112,
-                   chunk: int = 16) -> dict:
-    """Write the explorer for ``runs`` (``(label, root)``; one, or two to compare) into ``out_dir``.
+def write_explorer(runs: list[tuple[str, Path]], splits: list[str], out_dir: Path, paths: PathsParams,
+                   tile: int = 112, chunk: int = 16) -> dict:
+    """Write the explorer for ``runs`` (``(label, root)``; one, or two to compare, laid out as
+    ``paths`` says) into ``out_dir``.
 
     Returns ``{"index": path of index.html, "bytes": folder size, "files": file count,
     "miou": {split: [run][stage] mean IoU over annotated frames, as evaluate computes it}}``.
@@ -139,7 +142,7 @@ def write_explorer(runs: list[tuple[str, Path]], splits: list[str], out_dir: Pat
                        for m in STAGES], "splits": {}}
     with atomic_dir(out_dir) as tmp:
         for split in splits:
-            data["splits"][split] = _split_pages(runs, split, tmp / "media" / split, tile, chunk)
+            data["splits"][split] = _split_pages(runs, split, tmp / "media" / split, tile, chunk, paths)
         payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
         page = (_static("explorer.html").replace("/*STYLE*/", _static("explorer.css"))
                 .replace("/*SCRIPT*/", _static("explorer.js")).replace("/*DATA*/", payload))

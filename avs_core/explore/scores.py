@@ -1,8 +1,8 @@
 """Per-frame scores of every map a run holds, with the mask rule ``evaluate`` uses.
 
-A *run* is a folder laid out like the project (``data/prepared``, ``data/align``, ``data/pseudo/*``,
-``data/seg/*``): the workspace itself, or a revision materialised by
-:mod:`avs_core.explore.revisions`.
+A *run* is a folder laid out like the project (``paths.prepared``, ``paths.align``, ...): the
+workspace itself, or a revision materialised by :mod:`avs_core.explore.revisions`. The maps are
+those of the registry :data:`avs_core.scored.OUTPUTS`.
 """
 from __future__ import annotations
 
@@ -13,28 +13,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.pipeline.evaluate import METHODS, Method
+from avs_core.config import PathsParams
 from avs_core.maps import prob_to_logits, resize_maps, to_probability
 from avs_core.metrics import frame_iou
+from avs_core.scored import OUTPUTS, Scored
 from avs_core.store import StoreError, open_h5, read_strings
 
-PAMR_INPUT = Method("pamr_input", "data/pseudo/pamr/{split}.h5", "fused", "prob",
-                    "PAMR input: the coarse map fused with the object maps (pamr.fusion)")
-# every scored map of evaluate, in pipeline order, plus the PAMR input; the median variant of the
-# coarse map is the same map under another rule, so it is left out
-STAGES: tuple[Method, ...] = tuple(
-    s for m in METHODS if m.name != "coarse_av_median" for s in ((PAMR_INPUT, m) if m.name == "pamr" else (m,)))
+# every scored map, in pipeline order; the median variants are the same maps under another rule
+STAGES: tuple[Scored, ...] = tuple(s for s in OUTPUTS if s.rule != "median")
 # the refinement chain whose steps the "worst" view checks, in order
 CHAIN = ("coarse_av", "pamr_input", "pamr", "random_walk", "crf", "seg_pseudo")
 RULE_TEXT = {"minmax": "min-max normalised, > 0.5", "median": "top 50 % of pixels", "prob": "probability > 0.5"}
-PREPARED = "data/prepared/{split}.h5"
 
 
-def run_files(split: str) -> list[str]:
+def prepared_file(paths: PathsParams, split: str) -> str:
+    return (paths["prepared"] / f"{split}.h5").as_posix()
+
+
+def run_files(split: str, paths: PathsParams) -> list[str]:
     """Every file of a run the explorer may read for ``split`` (relative to the run's root), the
     prepared split (frames and ground truth, always needed) first."""
-    maps = sorted({m.path.format(split=split) for m in STAGES})
-    return [PREPARED.format(split=split)] + maps
+    maps = sorted({m.file(paths, split).as_posix() for m in STAGES})
+    return [prepared_file(paths, split)] + maps
 
 
 @dataclass
@@ -52,40 +52,40 @@ class SplitInfo:
     annotated: np.ndarray
 
 
-def split_info(root: Path, split: str) -> SplitInfo:
-    with open_h5(root / PREPARED.format(split=split)) as f:
+def split_info(root: Path, split: str, paths: PathsParams) -> SplitInfo:
+    with open_h5(root / prepared_file(paths, split)) as f:
         ids, labels, annotated = read_strings(f["ids"]), f["labels"][()], f["annotated"][()]
         names = [str(n) for n in f.attrs["category_names"]]
     return SplitInfo(ids, [names[c] if 0 <= c < len(names) else "" for c in labels], annotated)
 
 
-def present_stages(root: Path, split: str, ids: list[str]) -> list[bool]:
+def present_stages(root: Path, split: str, ids: list[str], paths: PathsParams) -> list[bool]:
     """Which of :data:`STAGES` the run holds for ``split`` (checked against its video list)."""
     out = []
     for m in STAGES:
-        path = root / m.path.format(split=split)
+        path = root / m.file(paths, split)
         if not path.is_file():
             out.append(False)
             continue
         with open_h5(path) as f:
             if m.key in f and read_strings(f["ids"]) != ids:
-                raise StoreError(f"{path} lists other videos than {root / PREPARED.format(split=split)}; "
+                raise StoreError(f"{path} lists other videos than {root / prepared_file(paths, split)}; "
                                  "re-run `dvc repro` for that run")
             out.append(m.key in f)
     return out
 
 
-def read_block(root: Path, split: str, start: int, stop: int) -> dict:
+def read_block(root: Path, split: str, start: int, stop: int, paths: PathsParams) -> dict:
     """Frames and ground truth of videos ``[start, stop)``: ``frames`` [n, T, 3, S, S] uint8,
     ``masks`` [n, T, H0, W0] uint8, ``annotated`` [n, T] bool."""
-    with open_h5(root / PREPARED.format(split=split)) as f:
+    with open_h5(root / prepared_file(paths, split)) as f:
         return {"frames": f["frames"][start:stop], "masks": f["masks"][start:stop],
                 "annotated": f["annotated"][start:stop]}
 
 
-def read_stage(root: Path, m: Method, split: str, start: int, stop: int) -> np.ndarray:
+def read_stage(root: Path, m: Scored, split: str, start: int, stop: int, paths: PathsParams) -> np.ndarray:
     """``[n, T, h, w]`` maps of videos ``[start, stop)``."""
-    with open_h5(root / m.path.format(split=split)) as f:
+    with open_h5(root / m.file(paths, split)) as f:
         return f[m.key][start:stop]
 
 

@@ -19,11 +19,9 @@ from avs_core.models.backbones import (
     resnet_stages,
 )
 
-ALIGN_CHECKPOINT = Path("models/align.pt")
-
-
-def build_backbone(init: str, backbone: str = "resnet18", align_checkpoint: Path = ALIGN_CHECKPOINT):
-    """``(resnet, backbone_name)``. ``init``: ``align`` | ``none`` | ``imagenet`` | state-dict path."""
+def build_backbone(init: str, align_checkpoint: Path, backbone: str = "resnet18"):
+    """``(resnet, backbone_name)``. ``init``: ``align`` (the visual encoder in ``align_checkpoint``,
+    ``paths.align_model``) | ``none`` | ``imagenet`` | state-dict path."""
     if init != "align":
         return build_resnet(backbone, init), backbone
     from avs_core.engine.checkpoint import load

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import AffinityParams, recorded
+from avs_core.config import AffinityParams, PathsParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.engine.parallel import ordered_map
@@ -36,17 +36,18 @@ def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(torch.from_numpy(maps).float()[:, None], size=(size, size), mode="area")[:, 0]
 
 
-def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir: Path, out_dir: Path | None,
+def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
         dist: DistInfo = SINGLE, workers: int = 1) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only);
     returns the learning checks and the loss curve (main process; empty elsewhere).
 
     The walk of each chunk runs on ``workers`` processes (``compute.map_workers``), written in
     order: the output does not depend on ``workers``."""
-    frames = train_frames()
+    prepared, pamr_dir, align_dir = paths["prepared"], paths["pamr"], paths["align"]
+    frames = train_frames(prepared)
     refined = read_maps(pamr_dir / "train.h5", "pamr")
     tri = trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy()
-    net, name = build_backbone(p.train.init)
+    net, name = build_backbone(p.train.init, paths["align_model"])
     model = AffinityNet(net, name, p.dim)
 
     def loss_fn(m, images, target):
@@ -54,14 +55,14 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
         d, _, _ = pair_distance(m(images, p.size).float(), offsets, p.distance)
         return affinity_loss(torch.exp(-d).flatten(2), bg, fg, neg)
 
-    history = fit(model, frames, tri, loss_fn, p.train, seed, "affinity", dist)
+    history = fit(model, frames, tri, loss_fn, p.train, seed, "affinity", paths["checkpoints"], dist)
     if not dist.is_main:
         return [], {}
     model.eval()
     source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
     for split in SPLITS:
         def walk_inputs(split=split):
-            for start, chunk in frame_chunks(split):
+            for start, chunk in frame_chunks(prepared, split):
                 n, t = chunk.shape[:2]
                 flat = chunk.reshape(n * t, *chunk.shape[2:])
                 maps = read_maps(source / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
@@ -72,7 +73,7 @@ def run(p: AffinityParams, image_size: int, seed: int, pamr_dir: Path, align_dir
                     feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
                 yield maps, pam, feats, n, image_size, p
 
-        with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p)) as out:
+        with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p), prepared) as out:
             start = 0
             for tri, walk in progress(ordered_map(_walk, walk_inputs(), workers), desc=f"random walk {split}"):
                 out.add("trimap", start, tri)

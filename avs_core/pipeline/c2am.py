@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import C2AMParams, recorded
+from avs_core.config import C2AMParams, PathsParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, local_loss, train
@@ -31,22 +31,22 @@ from avs_core.store import open_h5
 log = logging.getLogger(__name__)
 
 
-def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMNet, bool, dict]:
+def train_c2am(p: C2AMParams, seed: int, paths: PathsParams, dist: DistInfo = SINGLE) -> tuple[C2AMNet, bool, dict]:
     """Train on the train split's frames; returns the net, whether its map covers the background,
     and the loss curve.
 
     The CCAM losses compare every pair of the batch, so under torchrun the pooled features are
     gathered from all processes and each computes the global loss (``fit(coupled=True)``)."""
-    net, name = build_backbone(p.train.init)
+    net, name = build_backbone(p.train.init, paths["align_model"])
     model = C2AMNet(net, name)
-    frames = train_frames()
+    frames = train_frames(paths["prepared"])
 
     def loss_fn(m, images, _):
         prob, feats = m(images)
         fg, bg = c2am_pool(prob.float(), feats.float())
         return c2am_loss(gather_keep_local(fg), gather_keep_local(bg), p.alpha)
 
-    history = fit(model, frames, None, loss_fn, p.train, seed, "c2am", dist, coupled=True)
+    history = fit(model, frames, None, loss_fn, p.train, seed, "c2am", paths["checkpoints"], dist, coupled=True)
     model.eval()
     with torch.no_grad():
         sample = normalize_images(torch.from_numpy(frames[:: max(1, len(frames) // 64)][:64]))
@@ -56,14 +56,15 @@ def train_c2am(p: C2AMParams, seed: int, dist: DistInfo = SINGLE) -> tuple[C2AMN
     return model, flipped, history
 
 
-def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, dist: DistInfo = SINGLE):
+def train_cam(p: C2AMParams, seed: int, labels: np.ndarray, num_classes: int, paths: PathsParams,
+              dist: DistInfo = SINGLE):
     """CAM baseline: a linear classifier on frozen ``align`` layer-4 features, trained with the video
     category (the instance-level weak label), on the main process only (it is a seconds-long
     linear probe). Returns ``(backbone, classifier, learning check)``."""
     dist = dataclasses.replace(dist, rank=0, world=1)  # this process alone, on its device
-    net, _ = build_backbone("align" if p.train.init == "align" else p.train.init)
+    net, _ = build_backbone(p.train.init, paths["align_model"])
     net.eval().requires_grad_(False).to(dist.device)
-    frames = train_frames()
+    frames = train_frames(paths["prepared"])
     targets = np.repeat(labels, len(frames) // len(labels)).astype(np.int64)
     with torch.no_grad():
         feats = torch.cat([resnet_stages(net, dist.inputs(normalize_images(torch.from_numpy(frames[i:i + 64]))))[-1]
@@ -100,21 +101,21 @@ def cam_maps(net, clf, images: torch.Tensor, labels: torch.Tensor | None) -> tor
     return cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5)
 
 
-def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None,
+def run(p: C2AMParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
         dist: DistInfo = SINGLE) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
 
     Returns the learning checks and the loss curve (main process; empty elsewhere)."""
-    model, flipped, history = train_c2am(p, seed, dist)
+    model, flipped, history = train_c2am(p, seed, paths, dist)
     if not dist.is_main:
         return [], {}
     checks = [learning_check("c2am", history)]
-    with open_h5("data/prepared/train.h5") as f:
+    with open_h5(paths["prepared"] / "train.h5") as f:
         labels, names = f["labels"][()], list(f.attrs["category_names"])
     has_labels = bool((labels >= 0).all()) and len(names) > 1
     cam = None
     if has_labels:
-        *cam, cam_check = train_cam(p, seed, labels, len(names), dist)
+        *cam, cam_check = train_cam(p, seed, labels, len(names), paths, dist)
         checks.append(cam_check)
 
     def c2am_fn(images, _videos):
@@ -122,14 +123,14 @@ def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None,
         return 1 - prob if flipped else prob
 
     for split in SPLITS:
-        with map_file(out_dir / f"{split}.h5", "c2am", split, recorded(p)) as out:
+        with map_file(out_dir / f"{split}.h5", "c2am", split, recorded(p), paths["prepared"]) as out:
             out.fh.attrs["flipped"] = flipped
-            for start, maps in predict_maps(c2am_fn, split, image_size, dist):
+            for start, maps in predict_maps(c2am_fn, paths["prepared"], split, image_size, dist):
                 out.add("c2am", start, maps)
             if cam is None:
                 continue
             # the weak label is used where it is training data; val / test take the predicted class
-            with open_h5(f"data/prepared/{split}.h5") as f:
+            with open_h5(paths["prepared"] / f"{split}.h5") as f:
                 split_labels = torch.from_numpy(f["labels"][()].astype(np.int64))
 
             def cam_fn(images, videos):
@@ -137,6 +138,6 @@ def run(p: C2AMParams, image_size: int, seed: int, out_dir: Path | None,
                 lab = split_labels[videos].repeat_interleave(t).to(dist.device) if split == "train" else None
                 return cam_maps(cam[0], cam[1], images, lab)
 
-            for start, maps in predict_maps(cam_fn, split, image_size, dist):
+            for start, maps in predict_maps(cam_fn, paths["prepared"], split, image_size, dist):
                 out.add("cam", start, maps)
     return checks, {"c2am": history}

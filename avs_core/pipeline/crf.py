@@ -10,20 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from avs_core.config import CRFParams
+from avs_core.config import CRFParams, PathsParams
 from avs_core.data.records import SPLITS
 from avs_core.data.maps import frame_chunks, map_file, read_maps
 from avs_core.refine.crf import crf_batch, settings_from
 from avs_core.runtime import progress
 
 
-def run(p: CRFParams, walk_dir: Path, out_dir: Path, workers: int = 1) -> None:
-    """Frames are processed on ``workers`` processes (``compute.map_workers``); the output does not
-    depend on it."""
+def run(p: CRFParams, paths: PathsParams, out_dir: Path, workers: int = 1) -> None:
+    """Binary masks of ``paths.affinity``'s random-walk maps. Frames are processed on ``workers``
+    processes (``compute.map_workers``); the output does not depend on it."""
+    walk_dir = paths["affinity"]
     settings = settings_from(p)
     for split in SPLITS:
-        with map_file(out_dir / f"{split}.h5", "crf", split, asdict(p)) as out:
-            for start, frames in progress(frame_chunks(split, chunk=64), desc=f"crf {split}"):
+        with map_file(out_dir / f"{split}.h5", "crf", split, asdict(p), paths["prepared"]) as out:
+            for start, frames in progress(frame_chunks(paths["prepared"], split, chunk=64), desc=f"crf {split}"):
                 n, t = frames.shape[:2]
                 probs = read_maps(walk_dir / f"{split}.h5", "walk", start, start + n)
                 images = np.ascontiguousarray(frames.reshape(n * t, *frames.shape[2:]).transpose(0, 2, 3, 1))

@@ -16,62 +16,35 @@ scoring. mIoU is the per-frame mean; F-score is the official batched protocol (`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from avs_core.data.splits import PREPARED_DIR
+from avs_core.config import PathsParams
 from avs_core.quality import score_stored_maps
+from avs_core.scored import OUTPUTS, PSEUDO_STAGES
 from avs_core.store import open_h5, read_strings
 
 
-@dataclass(frozen=True)
-class Method:
-    name: str
-    path: str  # pattern with {split}
-    key: str
-    rule: str
-    description: str
-
-
-METHODS = (
-    Method("coarse_av", "data/align/{split}.h5", "fused", "minmax", "EZ-VSL-style coarse AV map (M2ICL / MMICL encoders)"),
-    Method("coarse_av_median", "data/align/{split}.h5", "fused", "median", "same map, EZ-VSL VGG-SS median threshold"),
-    Method("shuffled_audio", "data/align/{split}.h5", "fused_shuffled", "minmax", "coarse map with another video's audio (visual-only baseline)"),
-    Method("cam", "data/pseudo/c2am/{split}.h5", "cam", "prob", "CAM of a linear classifier on instance labels"),
-    Method("c2am", "data/pseudo/c2am/{split}.h5", "c2am", "prob", "C2AM class-agnostic map"),
-    Method("saliency", "data/pseudo/saliency/{split}.h5", "saliency", "prob", "salient-object net trained on C2AM cues"),
-    Method("wsavs_eq6", "data/pseudo/saliency/{split}.h5", "eq6", "prob", "WS-AVS Eq. 6 pseudo mask (argmax [1-S; A])"),
-    Method("pamr", "data/pseudo/pamr/{split}.h5", "pamr", "prob", "PAMR on the fused coarse map"),
-    Method("random_walk", "data/pseudo/affinity/{split}.h5", "walk", "prob", "affinity random walk (USPL SMR)"),
-    Method("crf", "data/pseudo/crf/{split}.h5", "mask", "prob", "dense CRF pseudo mask"),
-    Method("avs_ws", "data/seg/none/{split}.h5", "prob", "prob", "AVS(ws): same network, no mask (instance labels + L_avf)"),
-    Method("seg_pseudo", "data/seg/pseudo/{split}.h5", "prob", "prob", "segmentation trained on pseudo masks (headline)"),
-    Method("upper_bound_full", "data/seg/full/{split}.h5", "prob", "prob", "same network, ground-truth masks (upper bound)"),
-)
-PSEUDO_STAGES = ("c2am", "saliency", "pamr", "affinity", "crf")
-
-
-def evaluate(split: str, batch_frames: int, headline: str) -> dict:
+def evaluate(split: str, batch_frames: int, headline: str, paths: PathsParams) -> dict:
     """Score every available method on the annotated frames of ``split``; details for the headline.
 
     Each method's maps are read and scored in blocks (:func:`~avs_core.quality.score_stored_maps`),
     so memory stays flat in the split size; the headline keeps its per-frame IoUs and F curves,
     from which the per-category, per-frame-index and per-video figures follow.
     """
-    with open_h5(PREPARED_DIR / f"{split}.h5") as f:
+    with open_h5(paths["prepared"] / f"{split}.h5") as f:
         ids, labels, annotated = read_strings(f["ids"]), f["labels"][()], f["annotated"][()]
         names = [str(n) for n in f.attrs["category_names"]]
     table, details = {}, {}
-    for m in METHODS:
-        path = Path(m.path.format(split=split))
+    for m in (s for s in OUTPUTS if s.table):
+        path = m.file(paths, split)
         if not path.is_file():
             continue
         with open_h5(path) as f:
             if m.key not in f:
                 continue
-        scores = score_stored_maps(path, m.key, split, m.rule, batch_frames=batch_frames,
+        scores = score_stored_maps(path, m.key, split, m.rule, paths["prepared"], batch_frames=batch_frames,
                                    keep_frames=m.name == headline)
         table[m.name] = {k: scores[k] for k in ("miou", "fscore", "fscore_pooled", "frames")}
         table[m.name].update(rule=m.rule, description=m.description)
@@ -102,11 +75,11 @@ def _headline_details(scores: dict, annotated: np.ndarray, labels: np.ndarray, n
     }
 
 
-def pseudo_mask_quality(reports: Path = Path("reports")) -> dict:
-    """The quality reports of the pseudo-mask stages (annotated training frames)."""
+def pseudo_mask_quality(reports: Path) -> dict:
+    """The quality reports of the pseudo-mask stages (annotated training frames) in ``reports``."""
     out = {}
     for stage in PSEUDO_STAGES:
-        path = reports / stage / "quality.json"
+        path = Path(reports) / stage / "quality.json"
         if path.is_file():
             for name, s in json.loads(path.read_text()).items():
                 out[name] = {"miou": s["miou"], "fscore": s["fscore"]}

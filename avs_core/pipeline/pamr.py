@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import PAMRParams
+from avs_core.config import PAMRParams, PathsParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.parallel import ordered_map
 from avs_core.maps import minmax
@@ -70,17 +70,20 @@ def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]
     return fused.reshape(n, t, *fused.shape[1:]).astype(np.float32), refined.reshape(n, t, *refined.shape[1:]).astype(np.float32)
 
 
-def run(p: PAMRParams, align_dir: Path, saliency_dir: Path, out_dir: Path, workers: int = 1) -> None:
-    """Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
+def run(p: PAMRParams, paths: PathsParams, out_dir: Path, workers: int = 1) -> None:
+    """Fuse ``paths.align``'s coarse maps with ``paths.saliency``'s object maps and refine them.
+
+    Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
     order: the output does not depend on ``workers``."""
+    align_dir, saliency_dir = paths["align"], paths["saliency"]
     for split in SPLITS:
         def chunks(split=split):
-            for start, frames in frame_chunks(split):
+            for start, frames in frame_chunks(paths["prepared"], split):
                 stop = start + len(frames)
                 yield (frames, read_maps(align_dir / f"{split}.h5", "fused", start, stop),
                        read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
 
-        with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p)) as out:
+        with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p), paths["prepared"]) as out:
             start = 0
             results = ordered_map(_fuse_and_refine, chunks(), workers)
             for fused, refined in progress(results, desc=f"pamr {split}"):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avs_core.config import SaliencyParams, recorded
+from avs_core.config import PathsParams, SaliencyParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
@@ -35,31 +35,33 @@ def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams, worke
     return crf_batch(images, prob, settings_from(p.cue_crf), workers).astype(np.float32)
 
 
-def run(p: SaliencyParams, image_size: int, seed: int, c2am_dir: Path, out_dir: Path | None,
+def run(p: SaliencyParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
         dist: DistInfo = SINGLE, workers: int = 1) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
 
     Returns the learning checks and the loss curve (main process; empty elsewhere)."""
-    frames = train_frames()
+    frames = train_frames(paths["prepared"])
+    c2am_dir = paths["c2am"]
     cues = None
     if dist.is_main:  # the CRF runs once; the other processes receive its result
         c2am = read_maps(c2am_dir / "train.h5", "c2am")
         c2am = c2am.reshape(-1, *c2am.shape[2:])
         cues = saliency_cues(frames, c2am, p, workers)[:, None]  # [N, 1, S, S]
     cues = broadcast_from_main(cues, dist)
-    net, name = build_backbone(p.train.init)
+    net, name = build_backbone(p.train.init, paths["align_model"])
     model = SaliencyNet(net, name)
 
     def loss_fn(m, images, target):
         return F.binary_cross_entropy_with_logits(m(images), target)
 
-    history = fit(model, frames, cues, loss_fn, p.train, seed, "saliency", dist)
+    history = fit(model, frames, cues, loss_fn, p.train, seed, "saliency", paths["checkpoints"], dist)
     if not dist.is_main:
         return [], {}
     model.eval()
     for split in SPLITS:
-        with map_file(out_dir / f"{split}.h5", "saliency", split, recorded(p)) as out:
-            for start, sal in predict_maps(lambda x, _v: torch.sigmoid(model(x)), split, image_size, dist):
+        with map_file(out_dir / f"{split}.h5", "saliency", split, recorded(p), paths["prepared"]) as out:
+            for start, sal in predict_maps(lambda x, _v: torch.sigmoid(model(x)), paths["prepared"], split, image_size,
+                                           dist):
                 a = read_maps(c2am_dir / f"{split}.h5", "c2am", start, start + len(sal))
                 out.add("saliency", start, sal)
                 out.add("eq6", start, (a > 1 - sal).astype(np.uint8))
