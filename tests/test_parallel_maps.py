@@ -3,9 +3,9 @@ import dataclasses
 import h5py
 import numpy as np
 
-from avs_core.config import PAMRParams, PathsParams
+from avs_core.config import CRFParams, PAMRParams, PathsParams
 from avs_core.engine.parallel import ordered_map
-from avs_core.pipeline import pamr
+from avs_core.pipeline import crf, pamr
 from avs_core.store import create_h5, write_strings
 
 
@@ -72,3 +72,19 @@ def test_amp_and_channels_last_are_off_on_cpu():
     with info.autocast():
         y = info.prepare(model)(info.inputs(x))
     assert y.dtype == torch.float32 and x.is_contiguous() and torch.equal(y, model(x))
+
+
+def test_crf_on_two_processes_writes_identical_masks(workdir):
+    _inputs(workdir, videos=6, size=24)
+    rng = np.random.default_rng(1)
+    for split in ("train", "val", "test"):
+        with create_h5(workdir / f"data/pseudo/affinity/{split}.h5", stage="affinity") as f:
+            write_strings(f, "ids", [f"{split}{i}" for i in range(6)])
+            f["walk"] = rng.random((6, 5, 24, 24)).astype(np.float32)
+    p = CRFParams(iters=3)
+    crf.run(p, PathsParams(), workdir / "one", workers=1)
+    crf.run(p, PathsParams(), workdir / "two", workers=2)
+    for split in ("train", "val", "test"):
+        assert (workdir / "one" / f"{split}.h5").read_bytes() == (workdir / "two" / f"{split}.h5").read_bytes()
+        with h5py.File(workdir / "one" / f"{split}.h5") as f:
+            assert f["mask"].shape == (6, 5, 24, 24) and set(np.unique(f["mask"][()])) <= {0, 1}

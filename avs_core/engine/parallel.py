@@ -4,17 +4,20 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
-
-import torch
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def _one_thread() -> None:
-    torch.set_num_threads(1)  # the processes are the parallelism; threads would oversubscribe the cores
+    """The processes are the parallelism; threads would oversubscribe the cores. torch is not
+    imported here: a worker whose function does not need it (the CRF) starts without it."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def resolve_workers(workers: int) -> int:

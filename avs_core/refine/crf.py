@@ -52,7 +52,10 @@ def crf_binary(image: np.ndarray, prob: np.ndarray, s: CRFSettings) -> np.ndarra
     return q.argmax(0).astype(np.uint8)
 
 
-def _chunk(args):
+def crf_chunk(args: tuple[np.ndarray, np.ndarray, CRFSettings]) -> np.ndarray:
+    """``(images [N, H, W, 3] uint8, probs [N, H, W], settings)`` -> ``[N, H, W]`` uint8: one task
+    for :func:`~avs_core.engine.parallel.ordered_map` (this module imports no torch, so a worker
+    process starts fast)."""
     images, probs, s = args
     return np.stack([crf_binary(i, p, s) for i, p in zip(images, probs)])
 
@@ -63,6 +66,6 @@ def crf_batch(images: np.ndarray, probs: np.ndarray, s: CRFSettings, workers: in
     :func:`~avs_core.engine.parallel.ordered_map`. Output order = input order."""
     workers = resolve_workers(workers)
     if workers == 1 or len(images) < 2:
-        return _chunk((images, probs, s)) if len(images) else np.zeros(probs.shape, np.uint8)
+        return crf_chunk((images, probs, s)) if len(images) else np.zeros(probs.shape, np.uint8)
     parts = np.array_split(np.arange(len(images)), min(workers * 4, len(images)))
-    return np.concatenate(list(ordered_map(_chunk, ((images[p], probs[p], s) for p in parts), workers)))
+    return np.concatenate(list(ordered_map(crf_chunk, ((images[p], probs[p], s) for p in parts), workers)))
