@@ -86,7 +86,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "noop", "explorer", "robustness")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "noop", "evaluate", "explorer", "robustness")
 
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
@@ -137,6 +137,12 @@ def main(argv=None) -> int:
         for r in runs:
             print(f"| {r['videos']} ({r['files']}) | {r['manifest']['noop_s']:.2f} s | {r['folder']['noop_s']:.2f} s | "
                   f"{r['manifest_stage_s']:.2f} s |")
+    if "evaluate" in parts:
+        raw["evaluate"] = runs = [pipeline.evaluate_memory_run(v) for v in (16, 160, 400)]
+        print("\n### `evaluate` memory against the test-split size (stand-in maps for all 14 scored outputs)\n")
+        print("| test videos | work time | peak RSS |\n|---|---|---|")
+        for r in runs:
+            print(f"| {r['test_videos']} | {r['work_s']:.1f} s | {r['peak_rss_mib']} MiB |")
     if "explorer" in parts:
         raw["explorer"] = run = explorer.run()
         print(f"\n### The pseudo-mask explorer at AVSBench S4 test size\n\n{explorer.__doc__.split(chr(10) * 2)[1]}\n")

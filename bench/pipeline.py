@@ -202,3 +202,42 @@ def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
             if variant == "manifest":
                 out["manifest_stage_s"] = _timed(f"{sys.executable} -m stages.manifest", root)[0]
     return out
+
+
+def evaluate_memory_run(test_videos: int, keep: Path | None = None) -> dict:
+    """``evaluate`` alone on a test split of ``test_videos`` videos, every scored output present as
+    stand-in maps of the default shapes (:data:`avs_core.scored.OUTPUTS`); returns its work time
+    and peak RSS (the stage's own log line)."""
+    sys.path.insert(0, str(REPO))
+    from avs_core.config import PathsParams
+    from avs_core.scored import OUTPUTS
+    from avs_core.store import create_h5, open_h5, read_strings, write_strings
+
+    counts = {"videos_train": 4, "videos_val": 4, "videos_test": test_videos}
+    params = _params({"data": {"synthetic": counts}})
+    size = params["data"]["image_size"]
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        root = Path(tmp)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for stage in ("synthesize", "prepare"):
+            _timed(f"{sys.executable} -m stages.{stage}", root)
+        rng = np.random.default_rng(0)
+        files: dict[Path, set[tuple[str, bool]]] = {}
+        for s in OUTPUTS:
+            for split in ("train", "val", "test"):
+                files.setdefault(root / s.file(PathsParams(), split), set()).add((s.key, s.name in ("wsavs_eq6", "crf")))
+        for path, keys in files.items():
+            with open_h5(root / "data/prepared" / path.name) as f:
+                ids = read_strings(f["ids"])
+            with create_h5(path, stage="bench", stand_in="bench") as fh:
+                write_strings(fh, "ids", ids)
+                for key, binary in sorted(keys):
+                    ds = fh.create_dataset(key, shape=(len(ids), FRAMES_PER_VIDEO, size, size), dtype="u1" if binary else "f4",
+                                           chunks=(1, FRAMES_PER_VIDEO, size, size))
+                    for start in range(0, len(ids), 64):
+                        n = min(64, len(ids) - start)
+                        maps = _smooth_maps(rng, n * FRAMES_PER_VIDEO, size).reshape(n, FRAMES_PER_VIDEO, size, size)
+                        ds[start:start + n] = (maps > 0.5).astype(np.uint8) if binary else maps
+        wall, log = _timed(f"{sys.executable} -m stages.evaluate", root)
+    stats = _stage_stats(log, test_videos)["evaluate"]
+    return {"test_videos": test_videos, "process_s": wall, **stats}
