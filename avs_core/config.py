@@ -343,7 +343,7 @@ class ComputeParams:
     rdzv_endpoint: str = "127.0.0.1:29500"
     amp: bool = True
     channels_last: bool = True
-    map_workers: int = 0
+    map_workers: int = 1
 
     @property
     def world(self) -> int:

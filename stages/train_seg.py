@@ -13,10 +13,14 @@ from avs_core.engine import checkpoint
 from avs_core.engine.distributed import init_distributed
 from avs_core.data.maps import map_file
 from avs_core.reporting import live_logger
+from avs_core.quality import score_stored_maps
 from avs_core.supervision import training_targets
 from stages._common import main_only_dir, run_stage
 
 log = logging.getLogger("stages.train_seg")
+# the pseudo network must reach this share of its CRF labels' val mIoU (0.81-0.90 of them on the
+# test split of `shapes` / `textured`; 0.33 on `flat`, where it learned nothing: docs/BENCHMARKS.md)
+LEARNS_ITS_LABELS = 0.5
 
 
 def work(params: Params) -> None:
@@ -62,6 +66,10 @@ def work(params: Params) -> None:
             live.summary.update({k: v for k, v in info.items() if k != "params"})
             live.end()
             checks.append(learning.score_check(f"{mode}: val mIoU (chance: all foreground)", info["val_miou"], chance))
+            if mode == "pseudo":  # and it must learn its labels: a fair share of their own val mIoU
+                labels = score_stored_maps(paths["crf"] / "val.h5", "mask", "val", "prob", paths["prepared"])["miou"]
+                checks.append(learning.score_check("pseudo: val mIoU vs its labels' (the CRF masks') val mIoU",
+                                                   info["val_miou"], labels, factor=LEARNS_ITS_LABELS))
             checkpoint.save(model_dir / f"{mode}.pt", {"model": model.state_dict(), **info})
             (out_dir / mode).mkdir()
             for name in splits:

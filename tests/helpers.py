@@ -19,7 +19,6 @@ TINY = {
     "affinity": {"train": {"epochs": 1, "batch_size": 8}, "size": 16, "radius": 3, "dim": 8},
     "seg": {"steps": 4, "val_every": 2, "batch_size": 2, "width": 8, "image_size": 32},
     "eval": {"qualitative_videos": 1},
-    "compute": {"map_workers": 1},  # spawning a worker costs a torch import; tests/test_parallel_maps.py covers > 1
 }
 
 # learning on purpose: enough clips and epochs that tests/test_learning.py can demand margins
@@ -31,7 +30,6 @@ LEARNING = {
     "saliency": {"train": {"epochs": 1, "batch_size": 16}},
     "affinity": {"train": {"epochs": 1, "batch_size": 16}},
     "seg": {"steps": 150, "val_every": 50, "batch_size": 12, "width": 8, "image_size": 32},
-    "compute": {"map_workers": 1},
 }
 
 

@@ -47,6 +47,10 @@ def test_network_learns_its_pseudo_masks(learned, learned_run):
     pseudo, crf = learned["methods"]["seg_pseudo"]["miou"], learned["methods"]["crf"]["miou"]
     assert pseudo >= 1.8 * chance, (pseudo, chance)
     assert pseudo >= 0.45 * crf, (pseudo, crf)
+    # the stage checks the same on val and says so in its report (here it must pass)
+    doc = json.loads((learned_run / "reports/train_seg/learning.json").read_text())
+    labels = [c for c in doc["checks"] if c["name"].startswith("pseudo: val mIoU vs its labels")]
+    assert len(labels) == 1 and labels[0]["passed"], labels
 
 
 def test_checks_compare_with_chance():

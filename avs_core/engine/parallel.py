@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -25,25 +26,43 @@ def resolve_workers(workers: int) -> int:
     return workers or os.cpu_count() or 1
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of ``workers`` spawned processes for :func:`ordered_map` (None for one worker: the
+    work then runs in this process). A stage opens one for all its splits: a spawned worker
+    re-imports the stage's entry module (torch included), which costs seconds per pool."""
+    workers = resolve_workers(workers)
+    if workers == 1:
+        yield None
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+        yield pool
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
+                pool: ProcessPoolExecutor | None = None) -> Iterator[R]:
     """``map(fn, items)`` over ``workers`` processes, yielding results in the order of ``items``.
 
     At most ``2 x workers`` items are in flight, so memory stays bounded however long ``items``
     is (``Pool.imap`` would read all of them ahead). With one worker, ``fn`` runs in this
     process. Workers are spawned, not forked: forking after torch has started its thread pool can
     deadlock. ``fn`` must be a module-level function; each item is computed the same way whatever
-    the number of workers, so the merged output is byte-identical.
+    the number of workers, so the merged output is byte-identical. ``pool`` (from
+    :func:`worker_pool`) is used when given, else one is opened for this call.
     """
     workers = resolve_workers(workers)
     if workers == 1:
         yield from map(fn, items)
         return
+    if pool is None:
+        with worker_pool(workers) as own:
+            yield from ordered_map(fn, items, workers, own)
+        return
     pending: collections.deque = collections.deque()
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= 2 * workers:
             yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from avs_core.config import AffinityParams, PathsParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo
-from avs_core.engine.parallel import ordered_map
+from avs_core.engine.parallel import ordered_map, worker_pool
 from avs_core.losses.affinity import affinity_loss
 from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
@@ -60,25 +60,27 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
         return [], {}
     model.eval()
     source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
-    for split in SPLITS:
-        def walk_inputs(split=split):
-            for start, chunk in frame_chunks(prepared, split):
-                n, t = chunk.shape[:2]
-                flat = chunk.reshape(n * t, *chunk.shape[2:])
-                maps = read_maps(source / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
-                if p.walk_on == "coarse":
-                    maps = minmax(torch.from_numpy(maps)).numpy()
-                pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
-                with torch.no_grad():
-                    feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
-                yield maps, pam, feats, n, image_size, p
+    with worker_pool(workers) as pool:  # one pool for every split
+        for split in SPLITS:
+            def walk_inputs(split=split):
+                for start, chunk in frame_chunks(prepared, split):
+                    n, t = chunk.shape[:2]
+                    flat = chunk.reshape(n * t, *chunk.shape[2:])
+                    maps = read_maps(source / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
+                    if p.walk_on == "coarse":
+                        maps = minmax(torch.from_numpy(maps)).numpy()
+                    pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
+                    with torch.no_grad():
+                        feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
+                    yield maps, pam, feats, n, image_size, p
 
-        with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p), prepared) as out:
-            start = 0
-            for tri, walk in progress(ordered_map(_walk, walk_inputs(), workers), desc=f"random walk {split}"):
-                out.add("trimap", start, tri)
-                out.add("walk", start, walk)
-                start += len(walk)
+            with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p), prepared) as out:
+                start = 0
+                walks = ordered_map(_walk, walk_inputs(), workers, pool)
+                for tri, walk in progress(walks, desc=f"random walk {split}"):
+                    out.add("trimap", start, tri)
+                    out.add("walk", start, walk)
+                    start += len(walk)
     return [learning_check("affinity", history)], {"affinity": history}
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from avs_core.config import PAMRParams, PathsParams
 from avs_core.data.records import SPLITS
-from avs_core.engine.parallel import ordered_map
+from avs_core.engine.parallel import ordered_map, worker_pool
 from avs_core.maps import minmax
 from avs_core.data.maps import frame_chunks, map_file, read_maps
 from avs_core.refine.pamr import pamr
@@ -76,17 +76,18 @@ def run(p: PAMRParams, paths: PathsParams, out_dir: Path, workers: int = 1) -> N
     Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
     order: the output does not depend on ``workers``."""
     align_dir, saliency_dir = paths["align"], paths["saliency"]
-    for split in SPLITS:
-        def chunks(split=split):
-            for start, frames in frame_chunks(paths["prepared"], split):
-                stop = start + len(frames)
-                yield (frames, read_maps(align_dir / f"{split}.h5", "fused", start, stop),
-                       read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
+    with worker_pool(workers) as pool:  # one pool for every split
+        for split in SPLITS:
+            def chunks(split=split):
+                for start, frames in frame_chunks(paths["prepared"], split):
+                    stop = start + len(frames)
+                    yield (frames, read_maps(align_dir / f"{split}.h5", "fused", start, stop),
+                           read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
 
-        with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p), paths["prepared"]) as out:
-            start = 0
-            results = ordered_map(_fuse_and_refine, chunks(), workers)
-            for fused, refined in progress(results, desc=f"pamr {split}"):
-                out.add("fused", start, fused)
-                out.add("pamr", start, refined)
-                start += len(fused)
+            with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p), paths["prepared"]) as out:
+                start = 0
+                results = ordered_map(_fuse_and_refine, chunks(), workers, pool)
+                for fused, refined in progress(results, desc=f"pamr {split}"):
+                    out.add("fused", start, fused)
+                    out.add("pamr", start, refined)
+                    start += len(fused)
