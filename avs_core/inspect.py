@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from avs_core.config import ParamError, PathsParams, load_params
 from avs_core.data.records import SPLITS
 from avs_core.explore.grid import TILE, render
 from avs_core.explore.page import write_explorer
@@ -35,18 +36,20 @@ from avs_core.runtime import setup_logging
 
 
 
-def explore(revs: list[str], splits: list[str], out_dir: Path, tile: int, repo: Path = Path(".")) -> dict:
-    """Write the explorer of ``revs`` (one or two; ``workspace`` = the files on disk) into ``out_dir``."""
+def explore(revs: list[str], splits: list[str], out_dir: Path, tile: int, paths: PathsParams,
+            repo: Path = Path(".")) -> dict:
+    """Write the explorer of ``revs`` (one or two; ``workspace`` = the files on disk) into ``out_dir``;
+    every run is read as laid out by ``paths``."""
     with tempfile.TemporaryDirectory(prefix="avs-inspect-") as tmp:
         runs = []
         for i, rev in enumerate(revs):
             if rev == WORKSPACE:
                 runs.append((rev, repo))
                 continue
-            files = [f for split in splits for f in run_files(split)]
-            prepared = {run_files(split)[0] for split in splits}  # frames and ground truth: always needed
+            files = [f for split in splits for f in run_files(split, paths)]
+            prepared = {run_files(split, paths)[0] for split in splits}  # frames and ground truth: always needed
             runs.append((rev, materialize(rev, files, prepared, Path(tmp) / f"run{i}", repo)))
-        return write_explorer(runs, splits, out_dir, tile)
+        return write_explorer(runs, splits, out_dir, paths, tile)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="two git revisions or DVC experiment names (or 'workspace') shown side by side")
     ap.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS), help="explorer splits")
     ap.add_argument("--tile", type=int, default=TILE, help="explorer image size per map, pixels")
-    ap.add_argument("--out", default="reports/inspect", type=Path)
+    ap.add_argument("--params", default="params.yaml", type=Path, help="where the outputs are (its paths section)")
+    ap.add_argument("--out", type=Path, help="default: <paths.reports>/inspect")
     ap.add_argument("--grid-only", action="store_true", help="only the PNG grid")
     ap.add_argument("--split", choices=list(SPLITS), help="PNG grid split (default: train, or the first of --splits)")
     ap.add_argument("--ids", nargs="*", help="PNG grid: video ids (default: the worst and best by the last map)")
@@ -63,18 +67,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--best", type=int, default=4)
     args = ap.parse_args(argv)
     setup_logging()
+    try:
+        paths = load_params(args.params).paths
+    except ParamError as exc:
+        print(f"avs inspect: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or paths["reports"] / "inspect"
     if not 16 <= args.tile <= 512:
         ap.error("--tile must be between 16 and 512 pixels")
     if not args.compare:
         grid_split = args.split or ("train" if "train" in args.splits else args.splits[0])
-        png = render(grid_split, args.ids, args.worst, args.best, args.out)
+        png = render(grid_split, args.ids, args.worst, args.best, out, paths)
         print(png, file=sys.stderr)
         if args.grid_only:
             return 0
     elif args.grid_only:
         ap.error("--grid-only shows the workspace; it does not take --compare")
     try:
-        result = explore(args.compare or [WORKSPACE], args.splits, args.out / "explorer", args.tile)
+        result = explore(args.compare or [WORKSPACE], args.splits, out / "explorer", args.tile, paths)
     except RevisionError as exc:
         print(f"avs inspect: {exc}", file=sys.stderr)
         return 2

@@ -187,7 +187,8 @@ def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
                 shutil.copy(REPO / name, root / name)
             text = (REPO / "dvc.yaml").read_text()
             if variant == "folder":  # the dependency this project had before the manifest stage
-                text = text.replace("      - data/manifest.tsv\n", "      - ${data.root}\n", 1)
+                head, prepare = text.split("\n  prepare:\n", 1)
+                text = head + "\n  prepare:\n" + prepare.replace("      - ${paths.manifest}\n", "      - ${data.root}\n", 1)
             (root / "dvc.yaml").write_text(text)
             params = _params({"data": {"source": "avsbench", "root": str(data)}})
             (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
