@@ -214,7 +214,7 @@ def evaluate_memory_run(test_videos: int, keep: Path | None = None) -> dict:
     from avs_core.scored import OUTPUTS
     from avs_core.store import create_h5, open_h5, read_strings, write_strings
 
-    counts = {"videos_train": 4, "videos_val": 4, "videos_test": test_videos}
+    counts = {"videos_train": 32, "videos_val": 4, "videos_test": test_videos}  # 32: the default batch must fit
     params = _params({"data": {"synthetic": counts}})
     size = params["data"]["image_size"]
     with tempfile.TemporaryDirectory(dir=keep) as tmp:
