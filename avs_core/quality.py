@@ -14,7 +14,7 @@ from avs_core.store import StoreError, atomic_write_json, open_h5, read_strings,
 
 
 def score_stored_maps(maps_path: str | Path, key: str, split: str, rule: Rule,
-                      prepared_dir: Path, block_frames: int = 1000, batch_frames: int = 20,
+                      prepared_dir: Path, block_frames: int = 200, batch_frames: int = 20,
                       keep_frames: bool = False) -> dict:
     """Score dataset ``key`` (``[V, T, S, S]``) of ``maps_path`` on the annotated frames of ``split``.
 
