@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from avs_core.explore.scores import STAGES
-from bench.pipeline import FRAMES_PER_VIDEO, _env, _params, _smooth_maps, _timed
+from bench.pipeline import FRAMES_PER_VIDEO, _env, _params, _timed, write_stand_in_maps
 
 AVSBENCH_S4_TEST = 740
 MEASURED = ("import resource, sys; from avs_core.inspect import main; rc = main(sys.argv[1:]); "
@@ -49,12 +49,7 @@ def _write_maps(root: Path, split: str) -> None:
         with create_h5(root / rel / f"{split}.h5", stage=rel, split=split, stand_in="bench") as fh:
             write_strings(fh, "ids", ids)
             for key, (size, binary) in keys.items():
-                ds = fh.create_dataset(key, shape=(len(ids), FRAMES_PER_VIDEO, size, size), dtype="u1" if binary else "f4",
-                                       chunks=(1, FRAMES_PER_VIDEO, size, size))
-                for start in range(0, len(ids), 64):
-                    n = min(64, len(ids) - start)
-                    maps = _smooth_maps(rng, n * FRAMES_PER_VIDEO, size).reshape(n, FRAMES_PER_VIDEO, size, size)
-                    ds[start:start + n] = (maps > 0.5).astype(np.uint8) if binary else maps
+                write_stand_in_maps(fh, key, len(ids), size, binary, rng)
 
 
 def _page_times(index: Path) -> dict | None:

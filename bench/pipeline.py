@@ -97,6 +97,18 @@ def _smooth_maps(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
+def write_stand_in_maps(fh, key: str, videos: int, size: int, binary: bool, rng: np.random.Generator,
+                        signed: bool = False) -> None:
+    """Dataset ``key`` [videos, 5, size, size] of smooth random maps in ``fh``, 64 videos at a time
+    (bounded memory): uint8 {0, 1} if ``binary``, else float32 in [0, 1] ([-1, 1] if ``signed``)."""
+    ds = fh.create_dataset(key, shape=(videos, FRAMES_PER_VIDEO, size, size), dtype="u1" if binary else "f4",
+                           chunks=(1, FRAMES_PER_VIDEO, size, size))
+    for start in range(0, videos, 64):
+        n = min(64, videos - start)
+        maps = _smooth_maps(rng, n * FRAMES_PER_VIDEO, size).reshape(n, FRAMES_PER_VIDEO, size, size)
+        ds[start:start + n] = (maps > 0.5).astype(np.uint8) if binary else maps * 2 - 1 if signed else maps
+
+
 def _write_stand_in(root: Path, rel: str, key: str, stage: str, size: int, binary: bool = False) -> None:
     """Map files in the layout of ``stage``'s outputs, written 64 videos at a time (bounded memory)."""
     sys.path.insert(0, str(REPO))
@@ -109,12 +121,7 @@ def _write_stand_in(root: Path, rel: str, key: str, stage: str, size: int, binar
         out = root / rel / f"{split}.h5"
         with create_h5(out, stage=stage, split=split, stand_in="bench") as fh:
             write_strings(fh, "ids", ids)
-            ds = fh.create_dataset(key, shape=(len(ids), FRAMES_PER_VIDEO, size, size), dtype="u1" if binary else "f4",
-                                   chunks=(1, FRAMES_PER_VIDEO, size, size))
-            for start in range(0, len(ids), 64):
-                n = min(64, len(ids) - start)
-                maps = _smooth_maps(rng, n * FRAMES_PER_VIDEO, size).reshape(n, FRAMES_PER_VIDEO, size, size)
-                ds[start:start + n] = (maps > 0.5).astype(np.uint8) if binary else maps * 2 - 1
+            write_stand_in_maps(fh, key, len(ids), size, binary, rng, signed=True)
 
 
 def avsbench_scale_run(counts: dict | None = None, keep: Path | None = None) -> dict:
@@ -233,12 +240,7 @@ def evaluate_memory_run(test_videos: int, keep: Path | None = None) -> dict:
             with create_h5(path, stage="bench", stand_in="bench") as fh:
                 write_strings(fh, "ids", ids)
                 for key, binary in sorted(keys):
-                    ds = fh.create_dataset(key, shape=(len(ids), FRAMES_PER_VIDEO, size, size), dtype="u1" if binary else "f4",
-                                           chunks=(1, FRAMES_PER_VIDEO, size, size))
-                    for start in range(0, len(ids), 64):
-                        n = min(64, len(ids) - start)
-                        maps = _smooth_maps(rng, n * FRAMES_PER_VIDEO, size).reshape(n, FRAMES_PER_VIDEO, size, size)
-                        ds[start:start + n] = (maps > 0.5).astype(np.uint8) if binary else maps
+                    write_stand_in_maps(fh, key, len(ids), size, binary, rng)
         wall, log = _timed(f"{sys.executable} -m stages.evaluate", root)
     stats = _stage_stats(log, test_videos)["evaluate"]
     return {"test_videos": test_videos, "process_s": wall, **stats}
