@@ -152,6 +152,8 @@ def main(argv=None) -> int:
         raw["robustness"] = runs
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
+        print("\n### pamr.fusion: av (default) against the others at every later step (test split)\n")
+        print("\n".join(robustness.fusion_table(runs)))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0

@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.pipeline import pipeline_run
+import yaml
+
+from bench.pipeline import _timed, pipeline_run
 
 STYLES = ("shapes", "textured", "flat")
 SUBSETS = ("s4", "ms3")
 BASELINES = ("coarse_av", "coarse_av_median", "shuffled_audio", "cam", "c2am", "saliency", "wsavs_eq6", "avs_ws")
 CHAIN = ("coarse_av", "pamr", "random_walk", "crf")
+# pamr.fusion values measured after the default run, in the same project (pamr and later re-run)
+FUSIONS = ("av_gated",)
+FUSION_STEPS = ("pamr_input", "pamr", "random_walk", "crf", "seg_pseudo")
 
 
 def _read(root: Path) -> dict:
@@ -33,10 +38,41 @@ def _read(root: Path) -> dict:
     return {"metrics": metrics, "learning": learning, "objectness": objectness}
 
 
-def run_one(style: str, subset: str) -> dict:
+def other_fusions(root: Path, fusions=FUSIONS) -> dict:
+    """After a default run in ``root``: each ``pamr.fusion`` value in turn (``dvc repro`` re-runs
+    pamr and everything after it), read back like the default run; params are restored after."""
+    params_path = root / "params.yaml"
+    original = params_path.read_text()
+    out = {}
+    try:
+        for fusion in fusions:
+            params = yaml.safe_load(original)
+            params["pamr"]["fusion"] = fusion
+            params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+            wall, _ = _timed("dvc repro", root)
+            out[fusion] = {**_read(root), "repro_s": wall}
+    finally:
+        params_path.write_text(original)
+    return out
+
+
+def run_one(style: str, subset: str, fusions=FUSIONS) -> dict:
     override = {"data": {"subset": subset, "synthetic": {"style": style}}}
-    run = pipeline_run(1, override, collect=_read, noop=False)
+    run = pipeline_run(1, override, collect=lambda root: {**_read(root), "fusions": other_fusions(root, fusions)},
+                       noop=False)
     return {"style": style, "subset": subset, "cold_s": run["cold_s"], "stages": run["stages"], **run["collected"]}
+
+
+def fusion_table(runs: list[dict], default: str = "av") -> list[str]:
+    """Test mIoU / F at every step after the fusion, for the default and each other ``pamr.fusion``."""
+    out = ["| style / subset | pamr.fusion | " + " | ".join(FUSION_STEPS) + " |",
+           "|---|---|" + "---|" * len(FUSION_STEPS)]
+    for r in runs:
+        for fusion, doc in ((default, r), *r.get("fusions", {}).items()):
+            m = doc["metrics"]["methods"]
+            cells = [f"{m[s]['miou']:.3f} / {m[s]['fscore']:.3f}" if s in m else "n/a" for s in FUSION_STEPS]
+            out.append(f"| {r['style']} / {r['subset']} | {fusion} | " + " | ".join(cells) + " |")
+    return out
 
 
 def _check(doc: dict, prefix: str) -> dict | None:
