@@ -128,7 +128,7 @@ class AlignmentParams:
     tau: float = 0.03
     mask_drop: float = 0.5
     scales: tuple[int, ...] = (1, 2, 3, 4)
-    map_scales: tuple[int, ...] = (1, 2)
+    map_scales: tuple[int, ...] = (1, 2, 3)
     weak_labels: bool = True
     audio_clusters: int = 8
     label_weight: float = 1.0

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, pipeline, robustness
+from bench import explorer, map_scales, pipeline, robustness
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -86,7 +86,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales")
 
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
@@ -159,6 +159,10 @@ def main(argv=None) -> int:
         raw["robustness"] = runs
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
+    if "map-scales" in parts:  # on the project in the current directory (after `dvc repro align`)
+        raw["map_scales"] = result = map_scales.run()
+        print("\n### Which scales make the coarse map (this project's align model)\n")
+        print("\n".join(map_scales.table(result)))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0

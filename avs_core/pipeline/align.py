@@ -239,10 +239,11 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         ``(start, per_scale, fused)`` per chunk of videos: ``per_scale`` is a list of
         ``[n, T, h_s, w_s]`` float32 in [-1, 1], one per ``p.scales``; ``fused``
         ``[n, T, out, out]`` is the mean of the ``p.map_scales`` maps upsampled bilinearly to
-        ``out_size``. Why not all scales: at 128 px, stages 3 and 4 are 8 x 8 and 4 x 4 cells that
-        each see the whole frame, so under the MIL max they learn *what* sounds, not *where*
-        (their maps show the same position pattern in every frame); averaging them in halved the
-        coarse map's mIoU (docs/BENCHMARKS.md, "Which scales make the coarse map").
+        ``out_size``. Why not every scale: at 128 px, stage 4 is a 4 x 4 grid of cells that each see
+        the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
+        the same position pattern in every frame, at the shuffled-audio control's mIoU); averaging
+        it in lowered the coarse map's mIoU on every style (docs/BENCHMARKS.md, "Which scales
+        make the coarse map").
     """
     model.eval()
     for start in range(0, len(split), batch_videos):
