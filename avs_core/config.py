@@ -128,6 +128,7 @@ class AlignmentParams:
     tau: float = 0.03
     mask_drop: float = 0.5
     scales: tuple[int, ...] = (1, 2, 3, 4)
+    map_scales: tuple[int, ...] = (1, 2, 3)
     weak_labels: bool = True
     audio_clusters: int = 8
     label_weight: float = 1.0
@@ -155,6 +156,9 @@ class AlignmentParams:
         _require(len(self.scales) >= 1 and len(set(self.scales)) == len(self.scales)
                  and all(1 <= s <= 4 for s in self.scales), f"{prefix}.scales",
                  "must be distinct stage numbers in 1..4")
+        _require(len(self.map_scales) >= 1 and len(set(self.map_scales)) == len(self.map_scales)
+                 and set(self.map_scales) <= set(self.scales), f"{prefix}.map_scales",
+                 f"must be distinct stages out of alignment.scales {list(self.scales)}")
         _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
 
 

@@ -9,7 +9,6 @@ import sys
 from typing import Iterable, TypeVar
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 T = TypeVar("T")
@@ -48,10 +47,16 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iter
                 dynamic_ncols=True)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+def seed_everything(seed: int, with_torch: bool = True) -> None:
+    """Seed Python, NumPy and (``with_torch``) torch, and ask torch for deterministic kernels.
+    torch is imported here, not at module level, so torch-free processes (the ``manifest`` stage,
+    CRF workers) start without it."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
+    if not with_torch:
+        return
+    import torch
+
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, pipeline, robustness
+from bench import explorer, map_scales, pipeline, robustness
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -86,7 +86,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "noop", "evaluate", "explorer", "robustness")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales")
 
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
@@ -128,6 +128,13 @@ def main(argv=None) -> int:
         print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
+    if "avsbench-dag" in parts:  # every stage at AVSBench S4 size, the 10x run's budget (not yet run: about 2 h on 2 cores, estimated from the 10x run)
+        raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4)
+        print_pipeline("Every stage at AVSBench S4 size", raw["avsbench_dag"], f"Overrides: `{TEN_X_OVERRIDE}`.")
+        scaled = {k: raw[r] for k, r in (("1x", "x1_epoch1"), ("10x", "x10"), ("AVSBench", "avsbench_dag")) if r in raw}
+        if len(scaled) > 1:
+            print("\n### 1x / 10x / AVSBench S4, same budget\n")
+            print("\n".join(pipeline.scale_table(scaled)))
     if "noop" in parts:
         raw["noop"] = runs = [pipeline.noop_run({k: v * m for k, v in pipeline.DEFAULT_VIDEOS.items()})
                               for m in (1, 10)] + [pipeline.noop_run(pipeline.AVSBENCH_S4)]
@@ -154,6 +161,10 @@ def main(argv=None) -> int:
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
         print("\n### pamr.fusion: av (default) against the others at every later step (test split)\n")
         print("\n".join(robustness.fusion_table(runs)))
+    if "map-scales" in parts:  # on the project in the current directory (after `dvc repro align`)
+        raw["map_scales"] = result = map_scales.run()
+        print("\n### Which scales make the coarse map (this project's align model)\n")
+        print("\n".join(map_scales.table(result)))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0

@@ -64,10 +64,11 @@ def _params(override: dict) -> dict:
 
 
 def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = None, collect=None,
-                 noop: bool = True) -> dict:
-    """``dvc repro`` cold (and, with ``noop``, again) with ``scale`` x the default video counts and
-    ``override``; ``collect(root)`` may add what the run wrote to the result (``"collected"``)."""
-    counts = {k: v * scale for k, v in DEFAULT_VIDEOS.items()}
+                 noop: bool = True, counts: dict | None = None) -> dict:
+    """``dvc repro`` cold (and, with ``noop``, again) with ``scale`` x the default video counts (or
+    ``counts``) and ``override``; ``collect(root)`` may add what the run wrote to the result
+    (``"collected"``)."""
+    counts = counts or {k: v * scale for k, v in DEFAULT_VIDEOS.items()}
     params = _params(_merge({"data": {"synthetic": counts}}, override or {}))
     with tempfile.TemporaryDirectory(dir=keep) as tmp:
         root = Path(tmp)
@@ -161,6 +162,26 @@ def _copy_dataset(src: Path, key: str, dst: Path, new_key: str) -> None:
         ds = g.create_dataset(new_key, shape=f[key].shape, dtype=f[key].dtype, chunks=f[key].chunks)
         for start in range(0, f[key].shape[0], 64):
             ds[start:start + 64] = f[key][start:start + 64]
+
+
+def scale_table(runs: dict[str, dict]) -> list[str]:
+    """One row per stage, work time / frames/s / peak RSS per run (``{label: pipeline_run result}``),
+    and the peak RSS ratio of the last run to the one before it."""
+    labels = list(runs)
+    head = "| stage | " + " | ".join(f"{k}: work time, frames/s, peak RSS" for k in labels)
+    rows = [head + f" | peak RSS {labels[-1]} / {labels[-2]} |" if len(labels) > 1 else head + " |",
+            "|---|" + "---|" * (len(labels) + (len(labels) > 1))]
+    for stage in runs[labels[-1]]["stages"]:
+        cells = []
+        for k in labels:
+            s = runs[k]["stages"].get(stage)
+            cells.append(f"{s['work_s']:.1f} s, {s['frames_per_s']:.1f}, {s['peak_rss_mib']} MiB" if s else "n/a")
+        row = f"| {stage} | " + " | ".join(cells)
+        if len(labels) > 1:
+            a, b = runs[labels[-2]]["stages"].get(stage), runs[labels[-1]]["stages"].get(stage)
+            row += f" | {b['peak_rss_mib'] / a['peak_rss_mib']:.2f}x" if a and b else " | n/a"
+        rows.append(row + " |")
+    return rows
 
 
 def stage_table(run: dict) -> list[str]:

@@ -7,10 +7,9 @@ import contextlib
 import logging
 import resource
 import signal
+import sys
 import time
 from typing import Callable
-
-import torch
 
 from avs_core.config import ParamError, Params, load_params
 from avs_core.data.records import DataError
@@ -27,7 +26,11 @@ def peak_rss_mib() -> float:
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
-def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None = None) -> int:
+def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None = None,
+              uses_torch: bool = True) -> int:
+    """Run ``work(params)`` as stage ``name``: the exit code is 0, or 2 for bad input, 3 for a
+    stage that learned nothing (``base.on_chance=error``), 130 when interrupted. ``uses_torch=False``
+    keeps torch out of the process (it is then neither imported nor seeded)."""
     parser = argparse.ArgumentParser(prog=f"python -m stages.{name}", description=f"DVC stage '{name}'")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
@@ -37,7 +40,7 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
     log = logging.getLogger(f"stages.{name}")
     try:
         params = load_params(args.params)
-        seed_everything(params.base.seed)
+        seed_everything(params.base.seed, with_torch=uses_torch)
         t0 = time.perf_counter()
         work(params)
         log.info("done in %.1f s, peak RSS %.0f MiB", time.perf_counter() - t0, peak_rss_mib())
@@ -55,7 +58,8 @@ def run_stage(name: str, work: Callable[[Params], None], argv: list[str] | None 
         log.error("interrupted; no partial output was kept")
         return 130
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch = sys.modules.get("torch")  # never imported: no process group to close
+        if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from avs_core.config import Params
 from avs_core.pipeline import crf
-from avs_core.quality import write_quality
 from avs_core.store import atomic_dir
 from stages._common import run_stage
 
@@ -12,6 +11,10 @@ def work(params: Params) -> None:
     paths = params.paths
     with atomic_dir(paths["crf"]) as tmp:
         crf.run(params.crf, paths, tmp, params.compute.map_workers)
+    # imported here: the scorer needs torch, and CRF workers, which re-import this module when
+    # spawned, must start without it
+    from avs_core.quality import write_quality
+
     write_quality("crf", paths, params.data.objects_file("train"))
 
 

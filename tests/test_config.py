@@ -36,6 +36,8 @@ def test_params_file_states_every_default_and_only_the_defaults():
     ({"audio": {"center_seconds": 0}}, "audio.center_seconds"),
     ({"audio": {"batch_size": True}}, "audio.batch_size"),
     ({"base": {"seed": -1}}, "base.seed"),
+    ({"alignment": {"scales": [3, 4], "map_scales": [1, 2]}}, "alignment.map_scales"),
+    ({"alignment": {"map_scales": []}}, "alignment.map_scales"),
 ])
 def test_bad_params_name_the_key(data, key):
     with pytest.raises(ParamError) as exc:

@@ -82,3 +82,14 @@ def test_constraints_pin_every_dependency():
         assert name in pins, f"{name} is not pinned in constraints.txt"
         exact = re.search(r"==\s*([^,\s]+)", dep)
         assert not exact or exact.group(1) == pins[name], f"{name}: pyproject pins {exact.group(1)}, constraints {pins[name]}"
+
+
+@pytest.mark.parametrize("module", ["stages.manifest", "stages.crf"])
+def test_torch_free_entry_points(module):
+    """``manifest`` runs on every ``dvc repro`` and spawned CRF workers re-import ``stages.crf``:
+    neither may pay for importing torch (seconds per process)."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0, f"{module} imports torch"

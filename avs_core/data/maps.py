@@ -55,6 +55,13 @@ class MapWriter:
     def __init__(self, fh: h5py.File, ids: list[str], where: str):
         self.fh, self.ids, self.where = fh, ids, where
         self.num_videos = len(ids)
+        self._next: dict[str, int] = {}  # per dataset: the first video not yet written by append
+
+    def append(self, name: str, values: np.ndarray) -> None:
+        """``add`` at the first video that ``append`` has not written yet (chunks in video order)."""
+        start = self._next.get(name, 0)
+        self.add(name, start, values)
+        self._next[name] = start + len(values)
 
     def add(self, name: str, start: int, values: np.ndarray) -> None:
         require_finite(values, self.ids[start:start + len(values)], f"'{name}' of {self.where}",

@@ -30,7 +30,8 @@ def resolve_workers(workers: int) -> int:
 def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     """A pool of ``workers`` spawned processes for :func:`ordered_map` (None for one worker: the
     work then runs in this process). A stage opens one for all its splits: a spawned worker
-    re-imports the stage's entry module (torch included), which costs seconds per pool."""
+    re-imports the stage's entry module, which costs seconds per pool where that module imports
+    torch (``stages.crf`` does not: its workers start in well under a second)."""
     workers = resolve_workers(workers)
     if workers == 1:
         yield None

@@ -75,12 +75,10 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
                     yield maps, pam, feats, n, image_size, p
 
             with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p), prepared) as out:
-                start = 0
                 walks = ordered_map(_walk, walk_inputs(), workers, pool)
                 for tri, walk in progress(walks, desc=f"random walk {split}"):
-                    out.add("trimap", start, tri)
-                    out.add("walk", start, walk)
-                    start += len(walk)
+                    out.append("trimap", tri)
+                    out.append("walk", walk)
     return [learning_check("affinity", history)], {"affinity": history}
 
 

@@ -237,8 +237,13 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
 
     Yields:
         ``(start, per_scale, fused)`` per chunk of videos: ``per_scale`` is a list of
-        ``[n, T, h_s, w_s]`` float32 in [-1, 1]; ``fused`` ``[n, T, out, out]`` is the mean of the
-        per-scale maps upsampled bilinearly to ``out_size``.
+        ``[n, T, h_s, w_s]`` float32 in [-1, 1], one per ``p.scales``; ``fused``
+        ``[n, T, out, out]`` is the mean of the ``p.map_scales`` maps upsampled bilinearly to
+        ``out_size``. Why not every scale: at 128 px, stage 4 is a 4 x 4 grid of cells that each see
+        the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
+        the same position pattern in every frame, at the shuffled-audio control's mIoU); averaging
+        it in lowered the coarse map's mIoU on every style (docs/BENCHMARKS.md, "Which scales
+        make the coarse map").
     """
     model.eval()
     for start in range(0, len(split), batch_videos):
@@ -250,7 +255,8 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         a, vs, _ = model(images.to(device), spec.to(device))
         per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
         fused = torch.stack([F.interpolate(m[:, None], size=(out_size, out_size), mode="bilinear",
-                                           align_corners=False)[:, 0] for m in per_scale]).mean(0)
+                                           align_corners=False)[:, 0]
+                             for s, m in zip(p.scales, per_scale) if s in p.map_scales]).mean(0)
         yield start, [m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale], fused.view(n, t, out_size, out_size).numpy()
 
 

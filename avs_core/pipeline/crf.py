@@ -37,8 +37,6 @@ def run(p: CRFParams, paths: PathsParams, out_dir: Path, workers: int = 1) -> No
                     yield images, probs.reshape(n * t, *probs.shape[2:]), settings
 
             with map_file(out_dir / f"{split}.h5", "crf", split, asdict(p), paths["prepared"]) as out:
-                start = 0
                 for masks in progress(ordered_map(crf_chunk, tasks(), workers, pool), desc=f"crf {split}"):
                     n, t = shapes.popleft()
-                    out.add("mask", start, masks.reshape(n, t, *masks.shape[1:]))
-                    start += n
+                    out.append("mask", masks.reshape(n, t, *masks.shape[1:]))

@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from avs_core.config import ParamError
 from avs_core.store import atomic_path
 
 
-class ManifestError(ValueError):
-    """The dataset folder does not exist or is empty."""
+class ManifestError(ParamError):
+    """``data.root`` does not exist or is empty."""
+
+    def __init__(self, message: str):
+        super().__init__("data.root", message)
 
 
 def dataset_manifest(root: str | Path) -> str:

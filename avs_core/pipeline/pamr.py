@@ -85,9 +85,7 @@ def run(p: PAMRParams, paths: PathsParams, out_dir: Path, workers: int = 1) -> N
                            read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
 
             with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p), paths["prepared"]) as out:
-                start = 0
                 results = ordered_map(_fuse_and_refine, chunks(), workers, pool)
                 for fused, refined in progress(results, desc=f"pamr {split}"):
-                    out.add("fused", start, fused)
-                    out.add("pamr", start, refined)
-                    start += len(fused)
+                    out.append("fused", fused)
+                    out.append("pamr", refined)
