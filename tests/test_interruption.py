@@ -21,10 +21,17 @@ def tree_digest(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def interruptible() -> None:
+    """Child setup: SIGINT back to its default. A shell without job control starts background
+    commands with SIGINT ignored (e.g. `bash scripts/test.sh &`, or a CI runner doing so), Python
+    then installs no KeyboardInterrupt handler, and the signal these tests send would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(workdir: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "stages.synthesize"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
 
 
 def wait_until_writing(workdir: Path, proc: subprocess.Popen) -> None:
@@ -115,7 +122,7 @@ def test_killed_training_or_map_stage_recovers(chain, tmp_path, stage, sig):
     log = tmp_path / "stderr.log"
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", f"stages.{stage}"], cwd=work, stderr=err,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=interruptible)
         deadline = time.time() + 600  # only a guard against a hang
         while not started(work, stage, log):
             assert proc.poll() is None and time.time() < deadline, log.read_text()[-2000:]
