@@ -92,7 +92,8 @@ PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "e
 def print_pipeline(title: str, run: dict, note: str) -> None:
     print(f"\n### {title}\n\n{note}\n")
     print(f"{run['videos']} videos ({run['videos'] * 5} frames). Cold `dvc repro`: **{run['cold_s']:.1f} s**; "
-          f"no-op `dvc repro` right after: **{run['noop_s']:.2f} s**.\n")
+          f"no-op `dvc repro` right after: **{run['noop_s']:.2f} s**"
+          + (f" (it re-ran {run['noop_reran']}: not a no-op).\n" if run.get("noop_reran") else " (only the always-run `manifest`).\n"))
     print("\n".join(pipeline.stage_table(run)))
 
 
