@@ -85,26 +85,38 @@ def augment(frames: torch.Tensor, size: int, generator: torch.Generator, enabled
 
 
 @torch.no_grad()
-def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device) -> dict[str, float]:
+def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device,
+                   block: int = 64, audio_chunk: int = 256) -> dict[str, float]:
     """Audio -> image retrieval over every frame of the split (images scored by the MIL similarity
     summed over scales; each frame's audio against all V x T frames).
+
+    Streams: images are encoded ``block`` frames at a time and scored against the audio in chunks
+    of ``audio_chunk``, keeping only each audio's best image, so memory is O(V x T) rather than
+    the [V T, V T, h, w] similarity volume (55 GB at AVSBench's 740 validation videos).
 
     Returns ``video`` (the first image is from the own video; chance 1/V) and ``category`` (the
     first image shows the same category; chance about 1/C; NaN where categories are unknown).
     """
     model.eval()
     v, t = split.frames.shape[:2]
-    a, maps = [], []
-    for start, stop in ((i, min(i + 64, v * t)) for i in range(0, v * t, 64)):
-        idx = np.arange(start, stop)
+    n = v * t
+    blocks = [np.arange(start, min(start + block, n)) for start in range(0, n, block)]
+    audio = torch.cat([model.audio(torch.from_numpy(split.audio[idx // t, idx % t]).to(device))
+                       for idx in blocks])  # [N, D]
+    best = torch.full((n,), float("-inf"), device=device)
+    best_frame = torch.zeros(n, dtype=torch.long, device=device)
+    for idx in blocks:
         images = augment(torch.from_numpy(split.frames[idx // t, idx % t]), p.image_size, None, False)
-        ai, vi, _ = model(images.to(device), torch.from_numpy(split.audio[idx // t, idx % t]).to(device))
-        a.append(ai)
-        maps.append(vi)
-    a = torch.cat(a)
-    sim = sum(mil_similarity(a, torch.cat([m[s] for m in maps])) for s in range(len(model.scales)))
-    best_video = sim.argmax(dim=1).cpu().numpy() // t
-    own = np.arange(v * t) // t
+        maps = model.visual(images.to(device))
+        for a0 in range(0, n, audio_chunk):
+            rows = slice(a0, min(a0 + audio_chunk, n))
+            sim = sum(mil_similarity(audio[rows], maps[s - 1]) for s in model.scales)  # [chunk, block]
+            score, j = sim.max(dim=1)
+            better = score > best[rows]  # strict: ties keep the earlier frame, as argmax does
+            best[rows] = torch.where(better, score, best[rows])
+            best_frame[rows] = torch.where(better, j + int(idx[0]), best_frame[rows])
+    best_video = best_frame.cpu().numpy() // t
+    own = np.arange(n) // t
     labels = split.labels
     return {"video": float((best_video == own).mean()),
             "category": float((labels[best_video] == labels[own]).mean()) if (labels >= 0).all() else float("nan")}
