@@ -6,12 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from avs_core.config import DIAGNOSTICS_DIR
 from avs_core.store import read_strings
 from stages import prepare, spectrograms, synthesize
 from tests import layouts
 from tests.helpers import write_params
 
 import h5py
+
+
+DIAGNOSTICS = Path("data/avsbench_synthetic") / DIAGNOSTICS_DIR
 
 
 def md5s(folder: Path) -> dict:
@@ -43,11 +47,17 @@ def test_pipeline_head_schema_and_determinism(workdir):
         assert f["logspec_centre"].shape == (2, 1, 257, 200)
         assert f["logspec_frames"].shape == (2, 5, 1, 257, 66)
         assert np.isfinite(f["logspec_clip"][:]).all()
+    with h5py.File("data/prepared/test.h5", "r") as f, h5py.File(DIAGNOSTICS / "test.h5", "r") as d:
+        where = {v: i for i, v in enumerate(read_strings(d["ids"]))}
+        assert d["objects"].shape == (4, 5, 64, 64) and set(where) == set(read_strings(f["ids"]))
+        objects = d["objects"][:][[where[v] for v in read_strings(f["ids"])]]
+        assert (f["masks"][:] <= objects).all() and objects.sum() > f["masks"][:].sum()  # sounding object + silent ones
     report = json.loads(Path("reports/prepare/report.json").read_text())
     assert report["splits"]["train"] == {"videos": 6, "skipped": 0}
-    first = md5s(Path("data/prepared")), md5s(Path("data/spectrograms"))
+    folders = (Path("data/prepared"), Path("data/spectrograms"), DIAGNOSTICS)
+    first = [md5s(f) for f in folders]
     run_all()
-    assert (md5s(Path("data/prepared")), md5s(Path("data/spectrograms"))) == first
+    assert [md5s(f) for f in folders] == first
 
 
 def test_ms3_variant(workdir):

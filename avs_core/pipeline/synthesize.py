@@ -23,8 +23,10 @@ clip (frame k shows the objects sounding during second k-1), masks for all frame
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import string
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -441,27 +443,28 @@ def _distractors(rng, exclude: set[str], p: SyntheticParams, size: int, style: S
     return out[len(placed):]
 
 
-class _Diagnostics:
+@contextlib.contextmanager
+def _diagnostics_file(out_dir: Path, split: str, videos: int, size: int) -> Iterator[Callable[[str, np.ndarray], None]]:
     """Masks of *all* objects (silent distractors included) per frame, written beside the layout
-    as ``diagnostics/{split}.h5`` (``ids`` [V], ``objects`` [V, 5, S, S] uint8 {0, 1}).
+    as ``diagnostics/{split}.h5`` (``ids`` [V], ``objects`` [V, 5, S, S] uint8 {0, 1}), one video
+    at a time (memory stays flat in the split size).
 
+    Yields ``add(video_id, visible [5, objects, S, S])``; call it once per video, in order.
     Outside the AVSBench layout, so no reader sees it; only the objectness quality reports read it.
     """
+    ids: list[str] = []
+    with create_h5(out_dir / DIAGNOSTICS_DIR / f"{split}.h5", stage="synthesize", split=split) as fh:
+        objects = fh.create_dataset("objects", shape=(videos, FRAMES, size, size), dtype="u1", compression="gzip",
+                                    compression_opts=4, chunks=(1, FRAMES, size, size) if videos else None)
 
-    def __init__(self):
-        self.rows: dict[str, tuple[list[str], list[np.ndarray]]] = {s: ([], []) for s in SPLITS}
+        def add(vid: str, visible: np.ndarray) -> None:
+            objects[len(ids)] = visible.max(axis=1)  # [5, S, S]: any object
+            ids.append(vid)
 
-    def add(self, split: str, vid: str, visible: np.ndarray) -> None:
-        ids, masks = self.rows[split]
-        ids.append(vid)
-        masks.append(visible.max(axis=1))  # [5, S, S]: any object
-
-    def write(self, out_dir: Path) -> None:
-        for split, (ids, masks) in self.rows.items():
-            with create_h5(out_dir / DIAGNOSTICS_DIR / f"{split}.h5", stage="synthesize", split=split) as fh:
-                write_strings(fh, "ids", ids)
-                fh.create_dataset("objects", data=np.stack(masks), compression="gzip", compression_opts=4,
-                                  chunks=(1, *masks[0].shape))
+        yield add
+        if len(ids) != videos:
+            raise RuntimeError(f"diagnostics/{split}.h5: {len(ids)} videos added, {videos} expected")
+        write_strings(fh, "ids", ids)
 
 
 def generate_s4(out_dir: str | Path, p: SyntheticParams) -> Path:
@@ -469,32 +472,31 @@ def generate_s4(out_dir: str | Path, p: SyntheticParams) -> Path:
     root = Path(out_dir) / S4_DIR
     data = root / "s4_data"
     size, style = p.frame_size, STYLES[p.style]
-    diagnostics = _Diagnostics()
     rows, used = [], set()
     for split_index, split in enumerate(SPLITS):
         n = _split_sizes(p)[split]
         cats = [style.categories[i % len(style.categories)] for i in range(n)]
-        for i, cat in enumerate(cats):
-            rng = np.random.default_rng([p.seed, split_index, i])
-            vid = _video_id(rng)
-            while vid in used:
+        with _diagnostics_file(Path(out_dir), split, n, size) as add_diagnostics:
+            for i, cat in enumerate(cats):
+                rng = np.random.default_rng([p.seed, split_index, i])
                 vid = _video_id(rng)
-            used.add(vid)
-            sounding = [_new_object(rng, cat, size, style)]
-            objects = sounding + _distractors(rng, {cat.name}, p, size, style, sounding)
-            frames, visible = _render(rng, objects, p, size, style)
-            audio = _mix(rng, [_sound(cat.name, rng, p.seconds)], p)
-            n_masks = 1 if split == "train" else FRAMES
-            for k in range(FRAMES):
-                _write_png(data / "visual_frames" / split / cat.name / vid / f"{vid}_{k + 1}.png", frames[k])
-                if k < n_masks:
-                    _write_png(data / "gt_masks" / split / cat.name / vid / f"{vid}_{k + 1}.png",
-                               visible[k, 0] * 255)
-            _write_wav(data / "audio_wav" / split / cat.name / f"{vid}.wav", audio)
-            diagnostics.add(split, vid, visible)
-            rows.append((vid, 0, cat.name, split))
+                while vid in used:
+                    vid = _video_id(rng)
+                used.add(vid)
+                sounding = [_new_object(rng, cat, size, style)]
+                objects = sounding + _distractors(rng, {cat.name}, p, size, style, sounding)
+                frames, visible = _render(rng, objects, p, size, style)
+                audio = _mix(rng, [_sound(cat.name, rng, p.seconds)], p)
+                n_masks = 1 if split == "train" else FRAMES
+                for k in range(FRAMES):
+                    _write_png(data / "visual_frames" / split / cat.name / vid / f"{vid}_{k + 1}.png", frames[k])
+                    if k < n_masks:
+                        _write_png(data / "gt_masks" / split / cat.name / vid / f"{vid}_{k + 1}.png",
+                                   visible[k, 0] * 255)
+                _write_wav(data / "audio_wav" / split / cat.name / f"{vid}.wav", audio)
+                add_diagnostics(vid, visible)
+                rows.append((vid, 0, cat.name, split))
     _write_csv(root / "s4_meta_data.csv", ("name", "start", "category", "split"), rows)
-    diagnostics.write(Path(out_dir))
     return root
 
 
@@ -504,42 +506,42 @@ def generate_ms3(out_dir: str | Path, p: SyntheticParams) -> Path:
     data = root / "ms3_data"
     size, style = p.frame_size, STYLES[p.style]
     pool = style.categories
-    diagnostics = _Diagnostics()
     rows, used = [], set()
     for split_index, split in enumerate(SPLITS):
-        for i in range(_split_sizes(p)[split]):
-            rng = np.random.default_rng([p.seed, 100 + split_index, i])
-            vid = _video_id(rng) + (f"_{int(rng.integers(1, 40))}" if rng.random() < 0.3 else "")
-            while vid in used:
-                vid = _video_id(rng)
-            used.add(vid)
-            n_src = int(rng.integers(2, 4))
-            cats = [pool[j] for j in rng.choice(len(pool), n_src, replace=False)]
-            sources: list[_Object] = []
-            for c in cats:
-                sources.append(_new_object(rng, c, size, style, sources))
-            objects = sources + _distractors(rng, {c.name for c in cats}, p, size, style, sources)[:1]
-            # which source sounds in which second; most seconds have at least one
-            active = rng.random((FRAMES, n_src)) < 0.6
-            for k in range(FRAMES):
-                if not active[k].any() and rng.random() < 0.8:
-                    active[k, rng.integers(0, n_src)] = True
-            frames, visible = _render(rng, objects, p, size, style)
-            tracks = []
-            for j, c in enumerate(cats):
-                gate = np.repeat(active[:, j].astype(np.float64), SAMPLE_RATE)
-                gate = np.convolve(gate, np.ones(320) / 320, mode="same")  # 20 ms fades
-                tracks.append(_sound(c.name, rng, p.seconds) * gate)
-            audio = _mix(rng, tracks, p)
-            for k in range(FRAMES):
-                _write_png(data / "visual_frames" / vid / f"{vid}.mp4_{k + 1}.png", frames[k])
-                gt = (visible[k, :n_src] * active[k, :, None, None]).max(axis=0)
-                _write_png(data / "gt_masks" / split / vid / f"{vid}_{k + 1}.png", gt * 255)
-            _write_wav(data / "audio_wav" / split / f"{vid}.wav", audio)
-            diagnostics.add(split, vid, visible)
-            rows.append((vid, split))
+        n = _split_sizes(p)[split]
+        with _diagnostics_file(Path(out_dir), split, n, size) as add_diagnostics:
+            for i in range(n):
+                rng = np.random.default_rng([p.seed, 100 + split_index, i])
+                vid = _video_id(rng) + (f"_{int(rng.integers(1, 40))}" if rng.random() < 0.3 else "")
+                while vid in used:
+                    vid = _video_id(rng)
+                used.add(vid)
+                n_src = int(rng.integers(2, 4))
+                cats = [pool[j] for j in rng.choice(len(pool), n_src, replace=False)]
+                sources: list[_Object] = []
+                for c in cats:
+                    sources.append(_new_object(rng, c, size, style, sources))
+                objects = sources + _distractors(rng, {c.name for c in cats}, p, size, style, sources)[:1]
+                # which source sounds in which second; most seconds have at least one
+                active = rng.random((FRAMES, n_src)) < 0.6
+                for k in range(FRAMES):
+                    if not active[k].any() and rng.random() < 0.8:
+                        active[k, rng.integers(0, n_src)] = True
+                frames, visible = _render(rng, objects, p, size, style)
+                tracks = []
+                for j, c in enumerate(cats):
+                    gate = np.repeat(active[:, j].astype(np.float64), SAMPLE_RATE)
+                    gate = np.convolve(gate, np.ones(320) / 320, mode="same")  # 20 ms fades
+                    tracks.append(_sound(c.name, rng, p.seconds) * gate)
+                audio = _mix(rng, tracks, p)
+                for k in range(FRAMES):
+                    _write_png(data / "visual_frames" / vid / f"{vid}.mp4_{k + 1}.png", frames[k])
+                    gt = (visible[k, :n_src] * active[k, :, None, None]).max(axis=0)
+                    _write_png(data / "gt_masks" / split / vid / f"{vid}_{k + 1}.png", gt * 255)
+                _write_wav(data / "audio_wav" / split / f"{vid}.wav", audio)
+                add_diagnostics(vid, visible)
+                rows.append((vid, split))
     _write_csv(root / "ms3_meta_data.csv", ("video_id", "split"), rows)
-    diagnostics.write(Path(out_dir))
     return root
 
 
