@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,6 +90,11 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
 PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales")
 
 
+def run_log(part: str) -> Path:
+    """Where a long part's ``dvc repro`` output is kept (a run stopped after hours keeps its stage lines)."""
+    return Path(tempfile.gettempdir()) / f"avs-bench-{part}.log"
+
+
 def print_pipeline(title: str, run: dict, note: str) -> None:
     print(f"\n### {title}\n\n{note}\n")
     print(f"{run['videos']} videos ({run['videos'] * 5} frames). Cold `dvc repro`: **{run['cold_s']:.1f} s**; "
@@ -117,11 +123,11 @@ def main(argv=None) -> int:
         raw["x1"] = pipeline.pipeline_run(1)
         print_pipeline("Whole pipeline, default size and params", raw["x1"], "Fresh git + DVC project, `dvc repro`.")
     if "x1-epoch1" in parts:
-        raw["x1_epoch1"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE)
+        raw["x1_epoch1"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, log=run_log("x1-epoch1"))
         print_pipeline("Default size, one epoch per training stage", raw["x1_epoch1"],
                        f"The 10x run's settings at 1x, to compare like with like: `{TEN_X_OVERRIDE}`.")
     if "x10" in parts:
-        raw["x10"] = pipeline.pipeline_run(10, TEN_X_OVERRIDE)
+        raw["x10"] = pipeline.pipeline_run(10, TEN_X_OVERRIDE, log=run_log("x10"))
         print_pipeline("10x the default size", raw["x10"], f"Overrides: `{TEN_X_OVERRIDE}`.")
     if "avsbench" in parts:
         raw["avsbench"] = run = pipeline.avsbench_scale_run()
@@ -130,7 +136,7 @@ def main(argv=None) -> int:
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
     if "avsbench-dag" in parts:  # every stage at AVSBench S4 size, the 10x run's budget (not yet run: about 2 h on 2 cores, estimated from the 10x run)
-        raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4)
+        raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4, log=run_log("avsbench-dag"))
         print_pipeline("Every stage at AVSBench S4 size", raw["avsbench_dag"], f"Overrides: `{TEN_X_OVERRIDE}`.")
         scaled = {k: raw[r] for k, r in (("1x", "x1_epoch1"), ("10x", "x10"), ("AVSBench", "avsbench_dag")) if r in raw}
         if len(scaled) > 1:

@@ -44,13 +44,21 @@ def _env() -> dict:
             "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@b"}
 
 
-def _timed(cmd: str, cwd: Path) -> tuple[float, str]:
+def _timed(cmd: str, cwd: Path, log: Path | None = None) -> tuple[float, str]:
+    """Run ``cmd`` in ``cwd``; returns (wall seconds, its output). With ``log``, the output goes
+    to that file as it comes, so a run that fails or is stopped hours in keeps its stages' lines."""
     t = time.perf_counter()
-    out = subprocess.run(cmd, cwd=cwd, env=_env(), shell=True, capture_output=True, text=True)
+    if log is None:
+        out = subprocess.run(cmd, cwd=cwd, env=_env(), shell=True, capture_output=True, text=True)
+        code, text = out.returncode, out.stdout + out.stderr
+    else:
+        with log.open("w") as fh:
+            code = subprocess.run(cmd, cwd=cwd, env=_env(), shell=True, stdout=fh, stderr=subprocess.STDOUT).returncode
+        text = log.read_text()
     wall = time.perf_counter() - t
-    if out.returncode:
-        raise RuntimeError(f"{cmd} failed in {cwd}:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-    return wall, out.stdout + out.stderr
+    if code:
+        raise RuntimeError(f"{cmd} failed in {cwd}" + (f" (whole log: {log})" if log else "") + f":\n{text[-6000:]}")
+    return wall, text
 
 
 def _stage_stats(log: str, videos: int) -> dict:
@@ -64,10 +72,10 @@ def _params(override: dict) -> dict:
 
 
 def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = None, collect=None,
-                 noop: bool = True, counts: dict | None = None) -> dict:
+                 noop: bool = True, counts: dict | None = None, log: Path | None = None) -> dict:
     """``dvc repro`` cold (and, with ``noop``, again) with ``scale`` x the default video counts (or
     ``counts``) and ``override``; ``collect(root)`` may add what the run wrote to the result
-    (``"collected"``)."""
+    (``"collected"``). ``log``: where the cold run's output goes as it runs (kept after the run)."""
     counts = counts or {k: v * scale for k, v in DEFAULT_VIDEOS.items()}
     params = _params(_merge({"data": {"synthetic": counts}}, override or {}))
     with tempfile.TemporaryDirectory(dir=keep) as tmp:
@@ -78,7 +86,9 @@ def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = N
             shutil.copy(REPO / name, root / name)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         _timed("git init -q -b main . && dvc init -q && git add -A && git commit -qm bench", root)
-        cold, log = _timed("dvc repro", root)
+        if log:
+            print(f"dvc repro output: {log}", file=sys.stderr)
+        cold, log = _timed("dvc repro", root, log)
         noop_s = float("nan")
         reran = []
         if noop:
