@@ -135,7 +135,7 @@ def main(argv=None) -> int:
         print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
-    if "avsbench-dag" in parts:  # every stage at AVSBench S4 size, the 10x run's budget (not yet run: about 2 h on 2 cores, estimated from the 10x run)
+    if "avsbench-dag" in parts:  # every stage at AVSBench S4 size, the 10x run's budget: over 2 h on 2 cores (never completed here; docs/BENCHMARKS.md, session 7)
         raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4, log=run_log("avsbench-dag"))
         print_pipeline("Every stage at AVSBench S4 size", raw["avsbench_dag"], f"Overrides: `{TEN_X_OVERRIDE}`.")
         scaled = {k: raw[r] for k, r in (("1x", "x1_epoch1"), ("10x", "x10"), ("AVSBench", "avsbench_dag")) if r in raw}
