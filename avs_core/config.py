@@ -116,11 +116,12 @@ class AlignmentParams:
     backbone: BACKBONES = "resnet18"
     visual_weights: str = "none"
     audio_weights: str = "none"
+    audio_freq_pool: int = 2
     dim: int = 128
     proj_dropout: float = 0.1
     image_size: int = 128
     audio_window: Literal["frame", "centre", "clip"] = "frame"
-    epochs: int = 5
+    epochs: int = 10
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 0.0
@@ -140,6 +141,7 @@ class AlignmentParams:
         _check_weights(self.visual_weights, f"{prefix}.visual_weights")
         _check_weights(self.audio_weights, f"{prefix}.audio_weights")
         _require(self.dim >= 8, f"{prefix}.dim", "must be >= 8")
+        _require(1 <= self.audio_freq_pool <= 16, f"{prefix}.audio_freq_pool", "must be in 1..16 (1 = every frequency bin)")
         _require(0.0 <= self.proj_dropout < 1.0, f"{prefix}.proj_dropout", "must be in [0, 1)")
         _require(self.image_size >= 32 and self.image_size % 32 == 0, f"{prefix}.image_size",
                  f"{self.image_size} is not a positive multiple of 32 (the ResNet stride)")

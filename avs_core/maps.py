@@ -56,32 +56,21 @@ def prob_to_logits(prob: torch.Tensor) -> torch.Tensor:
     return torch.where(prob > 0.5, logits.clamp_min(1e-4), logits.clamp_max(0.0))
 
 
-def score_maps(maps, gt, rule: Rule, batch_frames: int | None = 20) -> dict[str, float]:
-    """mIoU, official F-score and pooled F-score of soft maps against ground truth.
-
-    Args:
-        maps: ``[N, h, w]`` soft maps (any range for minmax / median, [0, 1] for prob).
-        gt: ``[N, H0, W0]`` {0, 1}; maps are resized to it (metrics at native resolution).
-    """
-    maps_t = torch.as_tensor(np.asarray(maps)) if not isinstance(maps, torch.Tensor) else maps
-    gt_t = torch.as_tensor(np.asarray(gt)).float()
-    if len(maps_t) == 0:
-        return {"miou": float("nan"), "fscore": float("nan"), "fscore_pooled": float("nan"), "frames": 0}
-    logits = prob_to_logits(to_probability(resize_maps(maps_t.float(), tuple(gt_t.shape[-2:])), rule))
-    return {
-        "miou": metrics.miou(logits, gt_t),
-        "fscore": metrics.fscore(logits, gt_t, batch_frames),
-        "fscore_pooled": metrics.fscore(logits, gt_t, None),
-        "frames": int(len(gt_t)),
-    }
+def to_logits(maps, size: tuple[int, int], rule: Rule) -> torch.Tensor:
+    """Soft maps ``[N, h, w]`` (array or tensor) -> metric-API logits ``[N, H, W]`` at ``size``:
+    resized bilinearly, made probabilities by ``rule``, then logits (> 0 iff the rule's mask)."""
+    maps_t = maps if isinstance(maps, torch.Tensor) else torch.as_tensor(np.asarray(maps))
+    return prob_to_logits(to_probability(resize_maps(maps_t.float(), size), rule))
 
 
 def score_map_blocks(blocks, rule: Rule, batch_frames: int = 20, keep_frames: bool = False) -> dict:
-    """:func:`score_maps` over an iterable of ``(maps [n, h, w], gt [n, H0, W0])`` blocks, in bounded memory.
+    """mIoU, official F-score and pooled F-score of soft maps against ground truth, over an iterable
+    of ``(maps [n, h, w], gt [n, H0, W0] {0, 1})`` blocks, in bounded memory (maps are resized to the
+    ground truth: metrics at native resolution).
 
     Every block but the last must hold a multiple of ``batch_frames`` frames, so the official
-    F-score batches are the same as in one pass; the numbers equal :func:`score_maps` up to float
-    summation order.
+    F-score batches are the same as in one pass; the numbers equal one pass of :mod:`avs_core.metrics`
+    up to float summation order.
 
     With ``keep_frames`` the result also holds ``frame_iou`` [N] float32, ``f_curves`` [N, 255]
     float32 and ``counted`` [N] bool (non-empty ground truth): small per-frame arrays from which
@@ -92,14 +81,12 @@ def score_map_blocks(blocks, rule: Rule, batch_frames: int = 20, keep_frames: bo
     kept: dict[str, list] = {"frame_iou": [], "f_curves": [], "counted": []}
     for maps, gt in blocks:
         gt_t = torch.as_tensor(np.asarray(gt)).float()
-        logits = prob_to_logits(to_probability(resize_maps(torch.as_tensor(np.asarray(maps)).float(),
-                                                           tuple(gt_t.shape[-2:])), rule))
+        logits = to_logits(maps, tuple(gt_t.shape[-2:]), rule)
         iou = metrics.frame_iou(logits, gt_t)
         iou_sum += float(iou.double().sum())
         frames += len(gt_t)
-        batch_scores += [metrics.fscore(logits[s:s + batch_frames], gt_t[s:s + batch_frames], batch_frames)
-                         for s in range(0, len(gt_t), batch_frames)]
         curves, nonempty = metrics.f_curves(logits, gt_t)
+        batch_scores += metrics.batch_fscores(curves, nonempty, batch_frames)
         curve_sum += curves[nonempty].double().sum(0)
         counted += int(nonempty.sum())
         if keep_frames:

@@ -17,7 +17,7 @@ from avs_core import metrics
 from avs_core.config import load_params
 from avs_core.data.splits import load_masks, load_split
 from avs_core.engine.checkpoint import load
-from avs_core.maps import prob_to_logits, resize_maps, to_probability
+from avs_core.maps import to_logits
 from avs_core.pipeline import align
 
 
@@ -51,8 +51,7 @@ def run(params_path: str = "params.yaml", splits=("val", "test")) -> dict:
                 scores = []
                 for maps in (own, other):
                     fused = torch.stack([maps[s] for s in subset]).mean(0)
-                    prob = to_probability(resize_maps(fused, tuple(gt.shape[-2:])), "minmax")
-                    scores.append(metrics.miou(prob_to_logits(prob), gt))
+                    scores.append(metrics.miou(to_logits(fused, tuple(gt.shape[-2:]), "minmax"), gt))
                 out[name]["+".join(map(str, subset))] = tuple(scores)
     return out
 

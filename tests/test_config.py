@@ -38,6 +38,7 @@ def test_params_file_states_every_default_and_only_the_defaults():
     ({"base": {"seed": -1}}, "base.seed"),
     ({"alignment": {"scales": [3, 4], "map_scales": [1, 2]}}, "alignment.map_scales"),
     ({"alignment": {"map_scales": []}}, "alignment.map_scales"),
+    ({"alignment": {"audio_freq_pool": 0}}, "alignment.audio_freq_pool"),
 ])
 def test_bad_params_name_the_key(data, key):
     with pytest.raises(ParamError) as exc:

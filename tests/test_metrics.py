@@ -74,14 +74,16 @@ def test_avss_padded_frame_adds_background_iou_one():
 
 def test_blockwise_scores_equal_one_pass():
     """Quality reports score in blocks (bounded memory); the numbers are those of one pass."""
-    from avs_core.maps import score_map_blocks, score_maps
+    from avs_core.maps import score_map_blocks, to_logits
 
     rng = np.random.default_rng(0)
     maps = rng.random((100, 16, 16)).astype(np.float32)
     gt = (rng.random((100, 32, 32)) > 0.6).astype(np.float32)
     gt[[3, 27, 61]] = 0  # empty frames count as in the official code
     for rule in ("minmax", "prob", "median"):
-        one = score_maps(maps, gt, rule)
+        logits = to_logits(maps, (32, 32), rule)
+        one = {"miou": metrics.miou(logits, gt), "fscore": metrics.fscore(logits, gt, 20),
+               "fscore_pooled": metrics.fscore(logits, gt, None)}
         blocks = score_map_blocks(((maps[s:s + 40], gt[s:s + 40]) for s in range(0, 100, 40)), rule)
         for key in ("miou", "fscore", "fscore_pooled"):
             assert blocks[key] == pytest.approx(one[key], abs=1e-6), (rule, key)

@@ -55,3 +55,16 @@ def test_unrelated_checkpoint_is_refused(tmp_path):
         build_resnet("resnet18", str(tmp_path / "x.pt"))
     with pytest.raises(WeightsError, match="does not exist"):
         build_resnet("resnet18", str(tmp_path / "absent.pt"))
+
+
+def test_audio_frequency_pooling_averages_adjacent_bins():
+    """``freq_pool=k`` sees the spectrogram with k adjacent bins averaged: a spectrogram whose bin
+    pairs are swapped within each pair gives the same embedding; one-bin detail is gone."""
+    torch.manual_seed(0)
+    a = AudioEncoder("resnet18", dim=16, freq_pool=2).eval()
+    spec = torch.randn(2, 1, 256, 66)
+    swapped = spec.view(2, 1, 128, 2, 66).flip(3).reshape(2, 1, 256, 66)
+    torch.testing.assert_close(a(spec), a(swapped))
+    full = AudioEncoder("resnet18", dim=16).eval()
+    assert not torch.allclose(full(spec), full(swapped))
+    assert a(torch.randn(2, 1, 257, 66)).shape == (2, 16)  # an odd bin count: the last bin is dropped

@@ -1,39 +1,92 @@
 """The validation retrieval of ``align`` streams (bounded memory) and matches the dense computation."""
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from avs_core.config import AlignmentParams
 from avs_core.losses import contrastive
+from avs_core.models.encoders import normalize_images
 from avs_core.pipeline import align
 from tests.ddp_align_worker import split
 
 P = AlignmentParams(dim=16, image_size=32, proj_dropout=0.0)
 
 
+def masks_for(s, seed: int = 0) -> np.ndarray:
+    """Random blobs at the frames' size; one frame has nothing sounding in view."""
+    v, t = s.frames.shape[:2]
+    m = (np.random.default_rng(seed).random((v, t, 32, 32)) < 0.2).astype(np.uint8)
+    m[0, 2] = 0
+    return m
+
+
 @torch.no_grad()
-def dense_retrieval(model, s) -> dict[str, float]:
-    """Every audio against every image at once: the [N, N, h, w] volume the stage cannot afford."""
+def dense_retrieval(model, s, masks) -> dict[str, float]:
+    """Every audio against every image (and every sounding object) at once: the [N, N, h, w]
+    volume the stage cannot afford."""
     model.eval()
     v, t = s.frames.shape[:2]
     images = align.augment(torch.from_numpy(s.frames.reshape(v * t, *s.frames.shape[2:])), P.image_size, None, False)
     a, maps, _ = model(images, torch.from_numpy(s.audio.reshape(v * t, *s.audio.shape[2:])))
-    sim = sum(contrastive.mil_similarity(a, m) for m in maps)  # [N, N]
-    best_video = sim.argmax(dim=1).numpy() // t
     own = np.arange(v * t) // t
+    best_video = sum(contrastive.mil_similarity(a, m) for m in maps).argmax(dim=1).numpy() // t  # [N]
+    m = torch.from_numpy(masks.reshape(v * t, 1, 32, 32)).float()
+    objects = torch.zeros(v * t, v * t)
+    for v_s in maps:  # the mask's mean of each location's embedding, then cosine
+        w = F.interpolate(m, size=v_s.shape[-2:], mode="area")
+        objects += a @ F.normalize((v_s * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6), dim=1).T
+    objects[:, masks.reshape(v * t, -1).max(1) == 0] = float("-inf")
+    best_object = objects.argmax(dim=1).numpy() // t
     return {"video": float((best_video == own).mean()),
-            "category": float((s.labels[best_video] == s.labels[own]).mean())}
+            "category": float((s.labels[best_video] == s.labels[own]).mean()),
+            "object_category": float((s.labels[best_object] == s.labels[own]).mean())}
 
 
 def test_streamed_retrieval_matches_dense_and_stays_in_blocks(monkeypatch):
     torch.manual_seed(0)
     model = align.AlignModel(P)
     s = split(7, 3)  # 35 frames: neither block size divides it
+    masks = masks_for(s)
     shapes = []
     real = align.mil_similarity
     monkeypatch.setattr(align, "mil_similarity", lambda a, v, keep=None: shapes.append((len(a), len(v))) or real(a, v, keep))
-    streamed = align.retrieval_top1(model, s, P, torch.device("cpu"), block=4, audio_chunk=6)
+    streamed = align.retrieval_top1(model, s, P, torch.device("cpu"), masks, block=4, audio_chunk=6)
     assert max(a for a, _ in shapes) == 6 and max(v for _, v in shapes) == 4
-    expected = dense_retrieval(model, s)
+    expected = dense_retrieval(model, s, masks)
     assert streamed == expected
     assert expected["video"] not in (0.0, 1.0)  # a random model: the figure depends on which frame wins
-    assert align.retrieval_top1(model, s, P, torch.device("cpu")) == expected
+    assert align.retrieval_top1(model, s, P, torch.device("cpu"), masks) == expected
+
+
+def test_object_retrieval_is_not_capped_by_silent_objects():
+    """Frames that show a silent object of the audio's category fool image retrieval, not object
+    retrieval. A hand-built model: category k's audio embeds as the unit vector e_k; each frame
+    shows its own category's object in the left half (the mask) and a silent object of the next
+    category in the right half, and every pixel embeds as the one-hot of what is drawn there."""
+    s = split(6, 0)  # labels 0, 1, 2, 0, 1, 2
+    v, t, size = 6, 5, 32
+    masks = np.zeros((v, t, size, size), np.uint8)
+    masks[..., :16] = 1
+    s.audio[...] = 0
+    s.audio[:, :, 0, 0, 0] = s.labels[:, None]  # the clip's category, as a marker the audio side reads
+    s.frames[...] = 0
+    s.frames[:, :, 0, 0, 0] = s.labels[:, None] * 100  # and a marker pixel for the visual side
+    markers = normalize_images(torch.arange(3, dtype=torch.uint8).mul(100).view(3, 1, 1, 1).expand(3, 3, 1, 1))[:, 0, 0, 0]
+
+    class OneHot(torch.nn.Module):
+        scales = (1,)
+
+        def audio(self, spec):  # [B, 1, F, Tt] -> [B, 3]
+            return F.one_hot(spec[:, 0, 0, 0].long(), 3).float()
+
+        def visual(self, images):  # [B, 3, S, S] -> [[B, 3, S, S]]
+            k = (images[:, 0, 0, 0, None] - markers).abs().argmin(1)  # [B]
+            out = torch.zeros(len(images), 3, size, size)
+            out[..., :16] = F.one_hot(k, 3).float()[:, :, None, None]
+            out[..., 16:] = F.one_hot((k + 1) % 3, 3).float()[:, :, None, None]
+            return [out]
+
+    out = align.retrieval_top1(OneHot(), s, AlignmentParams(dim=3, image_size=size), torch.device("cpu"), masks)
+    assert out["object_category"] == 1.0
+    # image retrieval: frames of category k and k - 1 both show a k object; the first one wins
+    assert out["category"] == 1 / 3

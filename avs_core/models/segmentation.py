@@ -122,12 +122,12 @@ class AVSegmenter(nn.Module):
     """
 
     def __init__(self, backbone: str = "resnet18", dim: int = 128, width: int = 64, frames: int = 5,
-                 fusion: str = "tpavi", tpavi_stages=(0, 1, 2, 3)):
+                 fusion: str = "tpavi", tpavi_stages=(0, 1, 2, 3), audio_freq_pool: int = 1):
         super().__init__()
         self.fusion, self.tpavi_stages = fusion, tuple(tpavi_stages)
         self.feature_channels = dim
         self.visual = VisualEncoder(backbone, dim)
-        self.audio = AudioEncoder(backbone, dim)
+        self.audio = AudioEncoder(backbone, dim, freq_pool=audio_freq_pool)
         self.aspp = nn.ModuleList(ASPP(c, width) for c in STAGE_CHANNELS[backbone])
         self.audio_proj = nn.Linear(dim, width)
         self.tpavi = nn.ModuleList(TPAVI(width, frames) for _ in self.tpavi_stages)

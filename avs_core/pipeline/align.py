@@ -37,7 +37,7 @@ class AlignModel(nn.Module):
         super().__init__()
         self.scales = tuple(p.scales)
         self.visual = VisualEncoder(p.backbone, p.dim, p.visual_weights, p.proj_dropout)
-        self.audio = AudioEncoder(p.backbone, p.dim, p.audio_weights)
+        self.audio = AudioEncoder(p.backbone, p.dim, p.audio_weights, p.audio_freq_pool)
         self.prototypes = nn.Parameter(torch.randn(classes, p.dim) * 0.1) if classes > 1 else None
 
     def forward(self, images: torch.Tensor, spec: torch.Tensor):
@@ -84,18 +84,38 @@ def augment(frames: torch.Tensor, size: int, generator: torch.Generator, enabled
     return torch.stack(out)
 
 
+def region_embeddings(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Mask-pooled embeddings: ``maps [B, D, h, w]`` averaged over ``masks [B, H0, W0]`` ({0, 1}, any
+    size: area-resampled to ``h x w``) -> ``[B, D]`` L2-normalised (zero where a mask is empty)."""
+    weights = F.interpolate(masks[:, None].float(), size=maps.shape[-2:], mode="area")  # [B, 1, h, w]
+    pooled = (maps * weights).sum((2, 3)) / weights.sum((2, 3)).clamp_min(1e-6)  # [B, D]
+    return F.normalize(pooled, dim=1)
+
+
 @torch.no_grad()
-def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device,
+def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device, masks: np.ndarray | None = None,
                    block: int = 64, audio_chunk: int = 256) -> dict[str, float]:
-    """Audio -> image retrieval over every frame of the split (images scored by the MIL similarity
-    summed over scales; each frame's audio against all V x T frames).
+    """Audio -> image and audio -> sounding-object retrieval over every frame of the split.
+
+    Images are scored by the MIL similarity summed over scales (each frame's audio against all
+    V x T frames). With ``masks`` (``[V, T, H0, W0]`` {0, 1}: the split's ground truth, validation
+    only), each frame's sounding object is also a gallery item: the visual maps pooled inside its
+    mask, scored by cosine similarity summed over scales.
+
+    Why both: a frame that shows a *silent* object of the audio's category is as good an image
+    match as a frame where that category sounds, so the image-level figure has a ceiling far below
+    1 when most frames show silent objects (about 0.4-0.46 on the embedded styles: docs/BENCHMARKS.md).
+    The object-level figure has no such ceiling: a model that knows what each category looks like
+    and sounds like scores 1.
 
     Streams: images are encoded ``block`` frames at a time and scored against the audio in chunks
-    of ``audio_chunk``, keeping only each audio's best image, so memory is O(V x T) rather than
-    the [V T, V T, h, w] similarity volume (55 GB at AVSBench's 740 validation videos).
+    of ``audio_chunk``, keeping only each audio's best item, so memory is O(V x T) rather than the
+    [V T, V T, h, w] similarity volume (55 GB at AVSBench's 740 validation videos).
 
-    Returns ``video`` (the first image is from the own video; chance 1/V) and ``category`` (the
-    first image shows the same category; chance about 1/C; NaN where categories are unknown).
+    Returns ``video`` (the best image is from the own video; chance 1/V), ``category`` (the best
+    image is from a video of the same category; chance about 1/C) and ``object_category`` (the best
+    sounding object is of the audio's category; chance about 1/C). NaN where categories (or masks)
+    are unknown.
     """
     model.eval()
     v, t = split.frames.shape[:2]
@@ -103,23 +123,31 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
     blocks = [np.arange(start, min(start + block, n)) for start in range(0, n, block)]
     audio = torch.cat([model.audio(torch.from_numpy(split.audio[idx // t, idx % t]).to(device))
                        for idx in blocks])  # [N, D]
-    best = torch.full((n,), float("-inf"), device=device)
-    best_frame = torch.zeros(n, dtype=torch.long, device=device)
+    kinds = ("image", "object") if masks is not None else ("image",)
+    best = {k: torch.full((n,), float("-inf"), device=device) for k in kinds}
+    best_frame = {k: torch.zeros(n, dtype=torch.long, device=device) for k in kinds}
     for idx in blocks:
         images = augment(torch.from_numpy(split.frames[idx // t, idx % t]), p.image_size, None, False)
         maps = model.visual(images.to(device))
+        scored = {"image": lambda rows: sum(mil_similarity(audio[rows], maps[s - 1]) for s in model.scales)}
+        if masks is not None:
+            block_masks = torch.from_numpy(masks[idx // t, idx % t]).to(device)  # [b, H0, W0]
+            regions = [region_embeddings(maps[s - 1], block_masks) for s in model.scales]  # [b, D] each
+            empty = block_masks.flatten(1).amax(1) == 0  # nothing sounds in view: not a gallery item
+            scored["object"] = lambda rows: sum(audio[rows] @ r.T for r in regions).masked_fill(empty, float("-inf"))
         for a0 in range(0, n, audio_chunk):
             rows = slice(a0, min(a0 + audio_chunk, n))
-            sim = sum(mil_similarity(audio[rows], maps[s - 1]) for s in model.scales)  # [chunk, block]
-            score, j = sim.max(dim=1)
-            better = score > best[rows]  # strict: ties keep the earlier frame, as argmax does
-            best[rows] = torch.where(better, score, best[rows])
-            best_frame[rows] = torch.where(better, j + int(idx[0]), best_frame[rows])
-    best_video = best_frame.cpu().numpy() // t
+            for kind, score_of in scored.items():
+                score, j = score_of(rows).max(dim=1)  # [chunk]
+                better = score > best[kind][rows]  # strict: ties keep the earlier frame, as argmax does
+                best[kind][rows] = torch.where(better, score, best[kind][rows])
+                best_frame[kind][rows] = torch.where(better, j + int(idx[0]), best_frame[kind][rows])
     own = np.arange(n) // t
-    labels = split.labels
-    return {"video": float((best_video == own).mean()),
-            "category": float((labels[best_video] == labels[own]).mean()) if (labels >= 0).all() else float("nan")}
+    labels, known = split.labels, bool((split.labels >= 0).all())
+    best_video = {k: best_frame[k].cpu().numpy() // t for k in kinds}
+    same = {k: float((labels[best_video[k]] == labels[own]).mean()) if known else float("nan") for k in kinds}
+    return {"video": float((best_video["image"] == own).mean()), "category": same["image"],
+            "object_category": same.get("object", float("nan"))}
 
 
 def uses_labels(p: AlignmentParams, split: SplitArrays) -> bool:
@@ -183,11 +211,12 @@ def chance_loss(p: AlignmentParams, classes: int) -> float:
 
 
 def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p: AlignmentParams,
-          dist: DistInfo, on_log=None, start: dict | None = None) -> list[dict]:
+          dist: DistInfo, on_log=None, start: dict | None = None, val_masks: np.ndarray | None = None) -> list[dict]:
     """``alignment.epochs`` epochs on the engine loop (warm-up over ``warmup_epochs``, then cosine;
     a log point, validation and resume state per epoch). ``on_log(step, metrics, state)`` is called on
     every process after each epoch (logging and resume checkpoints are the caller's business);
-    ``start`` is such a ``state``. Returns the metrics of every epoch.
+    ``start`` is such a ``state``. ``val_masks`` (the validation split's ground truth, ``[V, T, H0, W0]``)
+    adds the audio -> sounding-object retrieval to each validation. Returns the metrics of every epoch.
 
     Loss per batch: M^2ICL, label-aware with :func:`training_labels` (categories, else audio
     clusters) + ``label_weight`` x the prototype heads.
@@ -231,9 +260,9 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
         return StepLoss(local, coupled)
 
     def validate(kept: AlignModel) -> dict:
-        retrieval = retrieval_top1(kept, val_split, p, device)
+        retrieval = retrieval_top1(kept, val_split, p, device, val_masks)
         return {"loss_chance": chance, "val_top1_video": retrieval["video"], "val_top1_video_chance": 1 / len(val_split),
-                "val_top1_category": retrieval["category"]}
+                "val_top1_category": retrieval["category"], "val_top1_object_category": retrieval["object_category"]}
 
     return engine_train(model, opt, spec, batch_at, step, dist, validate=validate, on_log=on_log, start=start)["points"]
 

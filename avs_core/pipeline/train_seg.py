@@ -48,7 +48,7 @@ from avs_core.supervision import Targets
 def build_model(p: SegParams, a: AlignmentParams, frames: int, align_checkpoint) -> nn.Module:
     if p.model == "unet":
         return AudioUNet(a.dim, p.width)
-    model = AVSegmenter(a.backbone, a.dim, p.width, frames, p.fusion)
+    model = AVSegmenter(a.backbone, a.dim, p.width, frames, p.fusion, audio_freq_pool=a.audio_freq_pool)
     if p.init_from_alignment:
         ckpt = load(align_checkpoint)
         model.visual.load_state_dict(ckpt["visual"])
@@ -59,7 +59,7 @@ def build_model(p: SegParams, a: AlignmentParams, frames: int, align_checkpoint)
 @torch.no_grad()
 def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, batch: int = 64) -> np.ndarray:
     """``[V, T, D]`` float32: every frame's audio through the frozen ``align`` audio encoder."""
-    encoder = AudioEncoder(a.backbone, a.dim)
+    encoder = AudioEncoder(a.backbone, a.dim, freq_pool=a.audio_freq_pool)
     encoder.load_state_dict(load(align_checkpoint)["audio"])
     encoder.eval()
     spec = torch.from_numpy(split.audio).flatten(0, 1)  # [V*T, 1, F, Tt]
