@@ -93,7 +93,7 @@ def row(r: dict) -> dict:
         "run": f"{r['style']} / {r['subset']}",
         "retrieval": retrieval["value"] if retrieval else float("nan"),
         "retrieval_chance": retrieval["chance"] if retrieval else float("nan"),
-        "image_retrieval": r.get("align", {}).get("val_top1_category", float("nan")),
+        "image_retrieval": float(r.get("align", {}).get("val_top1_category", "nan")),  # DVCLive writes NaN as a string
         "coarse": get("coarse_av"), "shuffled": get("shuffled_audio"),
         "full": full, "head": head, "head_f": get("seg_pseudo", "fscore"), "crf": crf,
         "head_over_full": head / full if full else float("nan"), "head_over_crf": head / crf if crf else float("nan"),
