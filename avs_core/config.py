@@ -305,6 +305,8 @@ class SegParams:
     balanced_bce: bool = True
     tau: float = 0.03
     augment: bool = True
+    crop_scale: float = 1.0  # random zoom crops: side ~ U[crop_scale, 1] of the frame (with augment)
+    coarse_input: bool = True  # unet: the align coarse map as a 4th input channel
     seed: int = 0
     resume: bool = False  # continue an interrupted run from data/checkpoints/train_seg.<mode>.resume.pt
 
@@ -324,6 +326,10 @@ class SegParams:
         _require(self.head_lr_mult > 0, f"{prefix}.head_lr_mult", "must be > 0")
         _require(self.lambda_avf >= 0, f"{prefix}.lambda_avf", "must be >= 0")
         _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
+        _require(0 < self.crop_scale <= 1, f"{prefix}.crop_scale", "must be in (0, 1] (1 = no random crops)")
+        _require(not self.coarse_input or self.model == "unet", f"{prefix}.coarse_input",
+                 "true is for seg.model=unet: add -S seg.coarse_input=false (the avsbench network takes the "
+                 "coarse map through seg.fusion=coarse_map)")
         _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
 
 

@@ -6,7 +6,7 @@ from avs_core.config import AlignmentParams, SegParams
 from avs_core.data.splits import SplitArrays
 from avs_core.models.segmentation import TPAVI, AVSegmenter, tpavi_dense
 from avs_core.models.unet import AudioUNet
-from avs_core.pipeline.train_seg import SegData, build_model, train, training_units
+from avs_core.pipeline.train_seg import SegData, apply_crops, build_model, random_crops, train, training_units
 from avs_core.supervision import Targets
 
 
@@ -34,7 +34,8 @@ def _split(n=4, seed=0):
 
 def _data(split, p):
     audio = None if p.model == "avsbench" else np.random.default_rng(2).standard_normal((len(split), 5, 16)).astype(np.float32)
-    return SegData(split, p, audio)
+    coarse = np.random.default_rng(3).random((len(split), 5, 64, 64)).astype(np.float32) if p.coarse_input else None
+    return SegData(split, p, audio, coarse)
 
 
 def test_unet_shapes_and_film_starts_as_identity():
@@ -54,10 +55,37 @@ def test_units_skip_frames_without_a_target():
     assert training_units(Targets("full", None, w), temporal=True).tolist() == [0, 1, 2]
 
 
-@pytest.mark.parametrize("model", ["unet", "avsbench"])
-def test_training_runs_for_every_supervision_and_keeps_best_validation(model):
+def test_random_crops_stay_inside_the_frame_and_move_image_and_target_together():
+    theta = random_crops(64, 0.5, torch.Generator().manual_seed(0))
+    side, shift = theta[:, 0, 0], theta[:, :, 2]
+    assert (side >= 0.5).all() and (side <= 1).all() and torch.equal(theta[:, 1, 1], side)
+    assert ((shift.abs() + side[:, None]) <= 1 + 1e-6).all()  # no border padding is ever sampled
+    assert torch.equal(apply_crops(torch.ones(1, 1, 8, 8), random_crops(1, 1.0, torch.Generator())), torch.ones(1, 1, 8, 8))
+    # the top-left quadrant, zoomed: a square there fills the frame, in the image and in its target alike
+    square = torch.zeros(2, 1, 16, 16)
+    square[..., :8, :8] = 1
+    quadrant = torch.tensor([[[0.5, 0.0, -0.5], [0.0, 0.5, -0.5]]]).repeat(2, 1, 1)
+    out = apply_crops(square, quadrant)
+    assert (out[..., :14, :14] == 1).all() and (out[..., -1, -1] < 1).all()
+
+
+def test_coarse_input_is_a_fourth_channel_flipped_with_the_frame():
+    p = SegParams(width=8, image_size=32, coarse_input=True)
+    split = _split(2)
+    coarse = np.zeros((2, 5, 64, 64), np.float32)
+    coarse[..., :32] = 1  # left half
+    data = SegData(split, p, np.zeros((2, 5, 16), np.float32), coarse)
+    images, _ = data.inputs(np.array([0, 1]), np.array([0, 0]), torch.tensor([False, True]))
+    assert images.shape == (2, 4, 32, 32)
+    assert images[0, 3, :, 0].min() > images[0, 3, :, -1].max()  # kept: bright on the left
+    assert images[1, 3, :, -1].min() > images[1, 3, :, 0].max()  # flipped with its frame
+    assert build_model(p, AlignmentParams(dim=16), 5, None)(images, torch.zeros(2, 16))["logits"].shape == (2, 1, 32, 32)
+
+
+@pytest.mark.parametrize("model,crop_scale", [("unet", 1.0), ("unet", 0.6), ("avsbench", 0.6)])
+def test_training_runs_for_every_supervision_and_keeps_best_validation(model, crop_scale):
     p = SegParams(model=model, width=16 if model == "avsbench" else 8, image_size=32, steps=4, val_every=2,
-                  batch_size=2, lr=1e-3)
+                  batch_size=2, lr=1e-3, crop_scale=crop_scale, coarse_input=model == "unet" and crop_scale < 1)
     tr, va = _split(), _split(seed=1)
     val_masks = np.zeros((4, 5, 64, 64), np.uint8)
     val_masks[:, :, 16:48, 16:48] = 1

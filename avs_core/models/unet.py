@@ -37,11 +37,11 @@ class AudioUNet(nn.Module):
     ``features`` (the FiLM-ed bottleneck) is what the AVS(ws) baseline pools with the mask.
     """
 
-    def __init__(self, dim: int = 128, base: int = 16, levels: int = 4):
+    def __init__(self, dim: int = 128, base: int = 16, levels: int = 4, in_channels: int = 3):
         super().__init__()
         widths = [base * 2 ** i for i in range(levels)]
         self.feature_channels = widths[-1]
-        self.down = nn.ModuleList(_block(cin, cout) for cin, cout in zip([3, *widths[:-1]], widths))
+        self.down = nn.ModuleList(_block(cin, cout) for cin, cout in zip([in_channels, *widths[:-1]], widths))
         self.film = nn.ModuleList(FiLM(dim, w) for w in widths)
         self.up = nn.ModuleList(_block(widths[i + 1] + widths[i], widths[i]) for i in range(levels - 1))
         self.head = nn.Conv2d(widths[0], 1, 1)

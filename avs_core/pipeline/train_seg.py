@@ -31,12 +31,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from avs_core.config import AlignmentParams, SegParams, recorded, require_batch_fits
+from avs_core.data.maps import read_maps
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.checkpoint import load
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_loss
+from avs_core.maps import minmax
 from avs_core.metrics import miou
 from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
@@ -47,7 +49,7 @@ from avs_core.supervision import Targets
 
 def build_model(p: SegParams, a: AlignmentParams, frames: int, align_checkpoint) -> nn.Module:
     if p.model == "unet":
-        return AudioUNet(a.dim, p.width)
+        return AudioUNet(a.dim, p.width, in_channels=4 if p.coarse_input else 3)
     model = AVSegmenter(a.backbone, a.dim, p.width, frames, p.fusion, audio_freq_pool=a.audio_freq_pool)
     if p.init_from_alignment:
         ckpt = load(align_checkpoint)
@@ -67,27 +69,64 @@ def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, b
     return out.view(*split.audio.shape[:2], -1).numpy()
 
 
-class SegData:
-    """One split as the network reads it: ``inputs(vids, ks, flip)`` gives its forward arguments."""
+@torch.no_grad()
+def coarse_inputs(align_maps) -> np.ndarray:
+    """``[V, T, S, S]`` float32 in [0, 1]: the ``align`` stage's fused coarse maps (own audio) of one
+    split (``align_maps``: its ``{split}.h5``), min-max normalised per frame (``seg.coarse_input``)."""
+    fused = read_maps(align_maps, "fused")
+    return minmax(torch.from_numpy(fused).flatten(0, 1)).view(fused.shape).numpy()
 
-    def __init__(self, split: SplitArrays, p: SegParams, audio: np.ndarray | None):
+
+class SegData:
+    """One split as the network reads it: ``inputs(vids, ks, flip, crop)`` gives its forward arguments.
+
+    With ``coarse`` (``seg.coarse_input``) the frame's coarse map is a fourth input channel, so the
+    network refines the audio-visual map it is given instead of finding the sounding object from
+    the audio embedding alone.
+    """
+
+    def __init__(self, split: SplitArrays, p: SegParams, audio: np.ndarray | None, coarse: np.ndarray | None = None):
         self.split, self.p, self.audio = split, p, audio  # audio: [V, T, D] (unet) or None (spectrograms)
+        self.coarse = coarse  # [V, T, S, S] float32 in [0, 1] (seg.coarse_input) or None
 
     @property
     def temporal(self) -> bool:
         return self.p.model == "avsbench"
 
-    def inputs(self, vids: np.ndarray, ks: np.ndarray, flip: torch.Tensor | None):
+    def inputs(self, vids: np.ndarray, ks: np.ndarray, flip: torch.Tensor | None, crop: torch.Tensor | None = None):
+        """``crop``: ``[N, 2, 3]`` from :func:`random_crops`, applied after the flip and the resize."""
         frames = torch.from_numpy(self.split.frames[vids, ks])  # [N, 3, S, S]
         if flip is not None:
             frames = torch.where(flip.view(-1, 1, 1, 1), frames.flip(-1), frames)
         images = normalize_images(frames)
-        if not self.temporal:
-            if images.shape[-1] != self.p.image_size:
-                images = F.interpolate(images, size=(self.p.image_size,) * 2, mode="bilinear", align_corners=False,
-                                       antialias=True)
-            return images, torch.from_numpy(self.audio[vids, ks])
-        return images, torch.from_numpy(self.split.audio[vids, ks])
+        if self.coarse is not None:
+            coarse = torch.from_numpy(self.coarse[vids, ks])[:, None]  # [N, 1, S, S]
+            if flip is not None:
+                coarse = torch.where(flip.view(-1, 1, 1, 1), coarse.flip(-1), coarse)
+            images = torch.cat([images, (coarse - 0.5) / 0.25], dim=1)
+        if not self.temporal and images.shape[-1] != self.p.image_size:
+            images = F.interpolate(images, size=(self.p.image_size,) * 2, mode="bilinear", align_corners=False,
+                                   antialias=True)
+        if crop is not None:
+            images = apply_crops(images, crop)
+        audio = self.audio[vids, ks] if not self.temporal else self.split.audio[vids, ks]
+        return images, torch.from_numpy(audio)
+
+
+def random_crops(n: int, crop_scale: float, generator: torch.Generator) -> torch.Tensor:
+    """``[n, 2, 3]`` affine maps: a square crop of side ``s`` ~ U[crop_scale, 1] (fraction of the
+    frame side) at a uniform position inside the frame, zoomed back to the full size."""
+    s = crop_scale + (1 - crop_scale) * torch.rand(n, generator=generator)
+    shift = (1 - s)[:, None] * (2 * torch.rand(n, 2, generator=generator) - 1)  # [n, 2] (x, y), crop stays inside
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = s, s, shift
+    return theta
+
+
+def apply_crops(x: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
+    """``x [N, C, H, W]`` float resampled (bilinear) through :func:`random_crops`' maps, same size."""
+    grid = F.affine_grid(crop.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _frames_of(videos: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,28 +230,34 @@ def train(model: nn.Module, train_data: SegData, targets: Targets, val_data: Seg
 
     def batch_at(i: int):
         chosen = unit_batch(units, p.batch_size, i, p.seed)
-        flip = (torch.rand(len(chosen), generator=torch.Generator().manual_seed(p.seed * 100_003 + i)) < 0.5) \
-            if p.augment else None
-        mine = dist.local(np.arange(len(chosen)), "seg.batch_size")
-        chosen, flip = chosen[mine], (None if flip is None else flip[mine])
-        if temporal:
+        flip = crop = None
+        if p.augment:
+            gen = torch.Generator().manual_seed(p.seed * 100_003 + i)
+            flip = torch.rand(len(chosen), generator=gen) < 0.5
+            crop = random_crops(len(chosen), p.crop_scale, gen) if p.crop_scale < 1 else None
+        mine = torch.from_numpy(dist.local(np.arange(len(chosen)), "seg.batch_size"))
+        chosen = chosen[mine.numpy()]
+        flip, crop = (None if x is None else x[mine] for x in (flip, crop))
+        if temporal:  # one draw per video
             vids, ks = _frames_of(chosen, t)
-            flip = None if flip is None else flip.repeat_interleave(t)
+            flip, crop = (None if x is None else x.repeat_interleave(t, dim=0) for x in (flip, crop))
         else:
             vids, ks = chosen[:, 0], chosen[:, 1]
-        return len(chosen), vids, ks, flip
+        return len(chosen), vids, ks, flip, crop
 
     def step(m, batch):
-        n, vids, ks, flip = batch
-        images, audio = train_data.inputs(vids, ks, flip)
+        n, vids, ks, flip, crop = batch
+        images, audio = train_data.inputs(vids, ks, flip, crop)
         out = m(dist.inputs(images), audio.to(dist.device))
         logits = out["logits"].float()[:, 0]  # [N, s, s]
         loss = logits.new_zeros(())
         if masks is not None:
             target = F.interpolate(masks[vids, ks][:, None].float(), size=logits.shape[-2:], mode="area")[:, 0]
-            target = (target >= 0.5).float()
             if flip is not None:
                 target = torch.where(flip.view(-1, 1, 1), target.flip(-1), target)
+            if crop is not None:
+                target = apply_crops(target[:, None], crop)[:, 0]
+            target = (target >= 0.5).float()
             loss = loss + balanced_bce(logits, target.to(dist.device), weights[vids, ks].to(dist.device),
                                        p.balanced_bce)
         if "class_logits" in out:
