@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, map_scales, pipeline, retrieval_ceiling, robustness
+from bench import explorer, map_scales, pipeline, retrieval_ceiling, robustness, seg_inputs
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs")
 
 
 def run_log(part: str) -> Path:
@@ -176,6 +176,10 @@ def main(argv=None) -> int:
         raw["retrieval_ceiling"] = result = retrieval_ceiling.run()
         print("\n### How high image retrieval can go, and this project's align model (val split)\n")
         print("\n".join(retrieval_ceiling.table([result])))
+    if "seg-inputs" in parts:  # on the project in the current directory (after `dvc repro crf`)
+        raw["seg_inputs"] = result = seg_inputs.run()
+        print("\n### The segmentation network's inputs, one model per row\n")
+        print("\n".join(seg_inputs.table(result)))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0
