@@ -25,21 +25,16 @@ from avs_core.pipeline import train_seg as ts
 from avs_core.quality import score_stored_maps
 from avs_core.supervision import training_targets
 
-# (supervision, condition, seg overrides)
-ROWS = (
-    ("full", "audio", {"coarse_input": False}),
-    ("full", "category", {"coarse_input": False}),
-    ("full", "audio", {"coarse_input": False, "image_size": 96}),
-    ("full", "audio", {"coarse_input": False, "crop_scale": 0.6}),
-    ("full", "audio", {"coarse_input": True}),
-    ("full", "audio", {"coarse_input": True, "crop_scale": 0.6}),
-    ("pseudo", "audio", {"coarse_input": False}),
-    ("pseudo", "category", {"coarse_input": False}),
-    ("pseudo", "audio", {"coarse_input": False, "image_size": 96}),
-    ("pseudo", "audio", {"coarse_input": False, "crop_scale": 0.6}),
-    ("pseudo", "audio", {"coarse_input": True}),
-    ("pseudo", "audio", {"coarse_input": True, "crop_scale": 0.6}),
+# (condition, seg overrides), each trained with full supervision and on the pseudo masks
+VARIANTS = (
+    ("audio", {"coarse_input": False}),
+    ("category", {"coarse_input": False}),
+    ("audio", {"coarse_input": False, "image_size": 96}),
+    ("audio", {"coarse_input": False, "crop_scale": 0.6}),
+    ("audio", {"coarse_input": True}),
+    ("audio", {"coarse_input": True, "crop_scale": 0.6}),
 )
+ROWS = tuple((mode, condition, overrides) for mode in ("full", "pseudo") for condition, overrides in VARIANTS)
 SPLITS = ("train", "val", "test")
 
 
