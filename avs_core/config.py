@@ -119,9 +119,9 @@ class AlignmentParams:
     audio_freq_pool: int = 2
     dim: int = 128
     proj_dropout: float = 0.1
-    image_size: int = 128
+    image_size: int = 96
     audio_window: Literal["frame", "centre", "clip"] = "frame"
-    epochs: int = 10
+    epochs: int = 14
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 0.0
@@ -134,6 +134,7 @@ class AlignmentParams:
     audio_clusters: int = 8
     label_weight: float = 1.0
     augment: bool = True
+    ema: float = 0.0
     seed: int = 0
     resume: bool = False
 
@@ -155,6 +156,7 @@ class AlignmentParams:
         _require(self.audio_clusters == 0 or self.audio_clusters >= 2, f"{prefix}.audio_clusters",
                  "must be 0 (off) or >= 2")
         _require(0.0 <= self.mask_drop < 1.0, f"{prefix}.mask_drop", "must be in [0, 1)")
+        _require(0 <= self.ema < 1, f"{prefix}.ema", "must be in [0, 1) (0 = no weight averaging)")
         _require(len(self.scales) >= 1 and len(set(self.scales)) == len(self.scales)
                  and all(1 <= s <= 4 for s in self.scales), f"{prefix}.scales",
                  "must be distinct stage numbers in 1..4")

@@ -23,7 +23,7 @@ from avs_core.pipeline import align
 
 def _upsampled_scales(model, split, p, size: int, order) -> dict[int, torch.Tensor]:
     per = None
-    for _, maps, _ in align.coarse_maps(model, split, p, size, "cpu", order):
+    for _, [(maps, _)] in align.coarse_maps(model, split, p, size, "cpu", (order,)):
         per = maps if per is None else [np.concatenate([a, b]) for a, b in zip(per, maps)]
     return {s: F.interpolate(torch.from_numpy(m[split.annotated])[:, None], size=(size, size), mode="bilinear",
                              align_corners=False)[:, 0] for s, m in zip(p.scales, per)}

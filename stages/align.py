@@ -67,7 +67,7 @@ def work(params: Params) -> None:
                 resumer.keep(state)
 
         val_masks, _ = load_masks("val", paths["prepared"])  # validation ground truth: retrieval of sounding objects
-        history = align.train(model, train_split, val_split, p, dist, on_log, start, val_masks)
+        history, model = align.train(model, train_split, val_split, p, dist, on_log, start, val_masks)
         if not dist.is_main:
             return
         splits = {"train": train_split, "val": val_split,

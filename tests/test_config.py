@@ -39,6 +39,7 @@ def test_params_file_states_every_default_and_only_the_defaults():
     ({"alignment": {"scales": [3, 4], "map_scales": [1, 2]}}, "alignment.map_scales"),
     ({"alignment": {"map_scales": []}}, "alignment.map_scales"),
     ({"alignment": {"audio_freq_pool": 0}}, "alignment.audio_freq_pool"),
+    ({"alignment": {"ema": 1.0}}, "alignment.ema"),
     ({"seg": {"crop_scale": 0}}, "seg.crop_scale"),
     ({"seg": {"crop_scale": 1.5}}, "seg.crop_scale"),
     ({"seg": {"model": "avsbench", "coarse_input": True}}, "seg.coarse_input"),

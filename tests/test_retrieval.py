@@ -90,3 +90,28 @@ def test_object_retrieval_is_not_capped_by_silent_objects():
     assert out["object_category"] == 1.0
     # image retrieval: frames of category k and k - 1 both show a k object; the first one wins
     assert out["category"] == 1 / 3
+
+
+def test_coarse_maps_share_one_visual_pass_and_match_the_cosine_map():
+    """Own and shuffled audio from one visual pass give the maps that each pairing gives alone,
+    and each map is the cosine of the frame's (or the other video's) audio with every location."""
+    torch.manual_seed(0)
+    s = split(5, 3)
+    model = align.AlignModel(P)
+    order = align.shuffled_audio_order(len(s), s.labels, 0)
+    assert (order != np.arange(len(s))).all() and (s.labels[order] != s.labels).all()
+    both = list(align.coarse_maps(model, s, P, 32, "cpu", (None, order), batch_videos=2))
+    for audio_order, k in ((None, 0), (order, 1)):
+        alone = list(align.coarse_maps(model, s, P, 32, "cpu", (audio_order,), batch_videos=2))
+        for (start, pairs), (start_alone, [(per_scale, fused)]) in zip(both, alone):
+            assert start == start_alone
+            np.testing.assert_array_equal(pairs[k][1], fused)
+            for a, b in zip(pairs[k][0], per_scale):
+                np.testing.assert_array_equal(a, b)
+    (start, pairs) = both[1]  # videos 2 and 3, frame 4, shuffled audio, scale 2
+    v = start + 1
+    with torch.no_grad():
+        image = align.augment(torch.from_numpy(s.frames[v, 4:5]), P.image_size, None, False)
+        a = model.audio(torch.from_numpy(s.audio[order[v], 4:5]))  # [1, D]
+        location = model.visual(image)[1][0, :, 2, 3]  # [D] at row 2, column 3
+    assert abs(float(a[0] @ location) - pairs[1][0][1][1, 4, 2, 3]) < 1e-5

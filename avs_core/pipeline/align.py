@@ -211,12 +211,14 @@ def chance_loss(p: AlignmentParams, classes: int) -> float:
 
 
 def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p: AlignmentParams,
-          dist: DistInfo, on_log=None, start: dict | None = None, val_masks: np.ndarray | None = None) -> list[dict]:
+          dist: DistInfo, on_log=None, start: dict | None = None,
+          val_masks: np.ndarray | None = None) -> tuple[list[dict], AlignModel]:
     """``alignment.epochs`` epochs on the engine loop (warm-up over ``warmup_epochs``, then cosine;
     a log point, validation and resume state per epoch). ``on_log(step, metrics, state)`` is called on
     every process after each epoch (logging and resume checkpoints are the caller's business);
     ``start`` is such a ``state``. ``val_masks`` (the validation split's ground truth, ``[V, T, H0, W0]``)
-    adds the audio -> sounding-object retrieval to each validation. Returns the metrics of every epoch.
+    adds the audio -> sounding-object retrieval to each validation. Returns the metrics of every epoch
+    and the model to keep: the weight EMA (``alignment.ema`` > 0; validated with), else ``model``.
 
     Loss per batch: M^2ICL, label-aware with :func:`training_labels` (categories, else audio
     clusters) + ``label_weight`` x the prototype heads.
@@ -230,7 +232,8 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
         raise ValueError(f"the label-aware loss needs {classes} prototypes: build AlignModel(p, num_classes(p, split))")
     t = train_split.frames.shape[1]
     per_epoch = len(epoch_batches(len(train_split), t, p.batch_size, p.seed, 0))
-    spec = LoopSpec("align", "alignment.lr", per_epoch * p.epochs, per_epoch, int(round(per_epoch * p.warmup_epochs)))
+    spec = LoopSpec("align", "alignment.lr", per_epoch * p.epochs, per_epoch, int(round(per_epoch * p.warmup_epochs)),
+                    ema=p.ema)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     frames = torch.from_numpy(train_split.frames)
     audio = torch.from_numpy(train_split.audio)
@@ -264,24 +267,26 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
         return {"loss_chance": chance, "val_top1_video": retrieval["video"], "val_top1_video_chance": 1 / len(val_split),
                 "val_top1_category": retrieval["category"], "val_top1_object_category": retrieval["object_category"]}
 
-    return engine_train(model, opt, spec, batch_at, step, dist, validate=validate, on_log=on_log, start=start)["points"]
+    history = engine_train(model, opt, spec, batch_at, step, dist, validate=validate, on_log=on_log, start=start)
+    return history["points"], history["kept"]
 
 
 @torch.no_grad()
 def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_size: int, device,
-                audio_order: np.ndarray | None = None, batch_videos: int = 8):
+                audio_orders: tuple[np.ndarray | None, ...] = (None,), batch_videos: int = 8):
     """Cosine similarity of each frame's audio with each location (USPL Eq. 1), per scale and fused.
 
     Args:
-        audio_order: use the audio of video ``audio_order[v]`` for video v (the shuffled-audio
-            baseline); identity by default.
+        audio_orders: one set of maps per entry, all from one visual pass: ``None`` pairs each
+            video with its own audio; an array ``o`` gives video v the audio of video ``o[v]``
+            (the shuffled-audio baseline).
 
     Yields:
-        ``(start, per_scale, fused)`` per chunk of videos: ``per_scale`` is a list of
-        ``[n, T, h_s, w_s]`` float32 in [-1, 1], one per ``p.scales``; ``fused``
-        ``[n, T, out, out]`` is the mean of the ``p.map_scales`` maps upsampled bilinearly to
-        ``out_size``. Why not every scale: at 128 px, stage 4 is a 4 x 4 grid of cells that each see
-        the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
+        ``(start, [(per_scale, fused) per entry of audio_orders])`` per chunk of videos:
+        ``per_scale`` is a list of ``[n, T, h_s, w_s]`` float32 in [-1, 1], one per ``p.scales``;
+        ``fused`` ``[n, T, out, out]`` is the mean of the ``p.map_scales`` maps upsampled bilinearly
+        to ``out_size``. Why not every scale: at 128 px, stage 4 is a 4 x 4 grid of cells that each
+        see the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
         the same position pattern in every frame, at the shuffled-audio control's mIoU); averaging
         it in lowered the coarse map's mIoU on every style (docs/BENCHMARKS.md, "Which scales
         make the coarse map").
@@ -291,14 +296,19 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         vids = np.arange(start, min(start + batch_videos, len(split)))
         n, t = len(vids), split.frames.shape[1]
         images = augment(torch.from_numpy(split.frames[vids]).flatten(0, 1), p.image_size, None, False)
-        src = vids if audio_order is None else audio_order[vids]
-        spec = torch.from_numpy(split.audio[src]).flatten(0, 1)
-        a, vs, _ = model(images.to(device), spec.to(device))
-        per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
-        fused = torch.stack([F.interpolate(m[:, None], size=(out_size, out_size), mode="bilinear",
-                                           align_corners=False)[:, 0]
-                             for s, m in zip(p.scales, per_scale) if s in p.map_scales]).mean(0)
-        yield start, [m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale], fused.view(n, t, out_size, out_size).numpy()
+        maps = model.visual(images.to(device))
+        vs = [maps[s - 1] for s in model.scales]  # [n*T, D, h_s, w_s] each
+        out = []
+        for order in audio_orders:
+            src = vids if order is None else order[vids]
+            a = model.audio(torch.from_numpy(split.audio[src]).flatten(0, 1).to(device))  # [n*T, D]
+            per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
+            fused = torch.stack([F.interpolate(m[:, None], size=(out_size, out_size), mode="bilinear",
+                                               align_corners=False)[:, 0]
+                                 for s, m in zip(p.scales, per_scale) if s in p.map_scales]).mean(0)
+            out.append(([m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale],
+                        fused.view(n, t, out_size, out_size).numpy()))
+        yield start, out
 
 
 def shuffled_audio_order(num_videos: int, labels: np.ndarray, seed: int) -> np.ndarray:
@@ -330,8 +340,8 @@ def write_maps(model: AlignModel, splits: dict[str, SplitArrays], p: AlignmentPa
             fused = fh.create_dataset("fused", shape=shape, dtype="f4", chunks=(1, t, out_size, out_size))
             shuffled = fh.create_dataset("fused_shuffled", shape=shape, dtype="f4", chunks=(1, t, out_size, out_size))
             scale_ds = {}
-            chunks = zip(coarse_maps(model, split, p, out_size, device), coarse_maps(model, split, p, out_size, device, order))
-            for (start, per_scale, own), (_, _, other) in progress(chunks, desc=f"coarse maps {name}"):
+            chunks = coarse_maps(model, split, p, out_size, device, (None, order))
+            for start, ((per_scale, own), (_, other)) in progress(chunks, desc=f"coarse maps {name}"):
                 stop = start + len(own)
                 for key, values in (("fused", own), ("fused_shuffled", other)):
                     require_finite(values, split.ids[start:stop], f"coarse maps '{key}' ({name})",

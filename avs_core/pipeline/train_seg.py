@@ -69,7 +69,6 @@ def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, b
     return out.view(*split.audio.shape[:2], -1).numpy()
 
 
-@torch.no_grad()
 def coarse_inputs(align_maps) -> np.ndarray:
     """``[V, T, S, S]`` float32 in [0, 1]: the ``align`` stage's fused coarse maps (own audio) of one
     split (``align_maps``: its ``{split}.h5``), min-max normalised per frame (``seg.coarse_input``)."""
@@ -95,15 +94,12 @@ class SegData:
 
     def inputs(self, vids: np.ndarray, ks: np.ndarray, flip: torch.Tensor | None, crop: torch.Tensor | None = None):
         """``crop``: ``[N, 2, 3]`` from :func:`random_crops`, applied after the flip and the resize."""
-        frames = torch.from_numpy(self.split.frames[vids, ks])  # [N, 3, S, S]
-        if flip is not None:
-            frames = torch.where(flip.view(-1, 1, 1, 1), frames.flip(-1), frames)
-        images = normalize_images(frames)
+        images = normalize_images(torch.from_numpy(self.split.frames[vids, ks]))  # [N, 3, S, S]
         if self.coarse is not None:
             coarse = torch.from_numpy(self.coarse[vids, ks])[:, None]  # [N, 1, S, S]
-            if flip is not None:
-                coarse = torch.where(flip.view(-1, 1, 1, 1), coarse.flip(-1), coarse)
             images = torch.cat([images, (coarse - 0.5) / 0.25], dim=1)
+        if flip is not None:
+            images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
         if not self.temporal and images.shape[-1] != self.p.image_size:
             images = F.interpolate(images, size=(self.p.image_size,) * 2, mode="bilinear", align_corners=False,
                                    antialias=True)
