@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -43,6 +44,30 @@ def require_finite(values: np.ndarray, ids: list[str], what: str, hint: str) -> 
         raise StoreError(f"NaN or inf in {what} for video(s) {shown}; nothing was written ({hint})")
 
 
+_interrupted = threading.Event()
+
+
+def record_interrupt(signum: int, frame: object) -> None:
+    """Signal handler for SIGINT / SIGTERM: remember the interrupt, then unwind like Ctrl-C.
+
+    Remembering is what makes the unwinding reliable. A KeyboardInterrupt raised while Python runs
+    a finaliser or a weakref callback (torch frees tensors through them) is printed as "Exception
+    ignored in ..." and swallowed; the stage would then run on and rename its outputs into place
+    as if never interrupted. :func:`atomic_path` checks the record and refuses to.
+    """
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def was_interrupted() -> bool:
+    """True once :func:`record_interrupt` has run in this process (until :func:`clear_interrupt`)."""
+    return _interrupted.is_set()
+
+
+def clear_interrupt() -> None:
+    _interrupted.clear()
+
+
 def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
@@ -61,7 +86,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     On any exception (including KeyboardInterrupt) the temp file is removed and the
-    exception propagates; ``path`` itself is never touched.
+    exception propagates; ``path`` itself is never touched. Nor is it after a recorded interrupt
+    (:func:`record_interrupt`) whose KeyboardInterrupt was swallowed on the way.
     """
     path = Path(path)
     try:
@@ -72,6 +98,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = _tmp_path(path)
     try:
         yield tmp
+        if _interrupted.is_set():
+            raise KeyboardInterrupt(f"interrupted; {path} was not written")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,4 +1,6 @@
 import hashlib
+import os
+import signal
 import subprocess
 
 import numpy as np
@@ -6,7 +8,12 @@ import pytest
 
 from avs_core import __version__
 from avs_core.provenance import code_version
-from avs_core.store import StoreError, atomic_dir, atomic_write_json, create_h5, open_h5
+from avs_core.store import (StoreError, atomic_dir, atomic_write_json, clear_interrupt, create_h5, open_h5,
+                            record_interrupt, was_interrupted)
+from stages._common import run_stage
+from tests.helpers import REPO
+
+PARAMS = REPO / "params.yaml"
 
 
 def write(path, value=1.0):
@@ -132,3 +139,36 @@ def test_diverged_loss_stops_training(tmp_path):
     with pytest.raises(DivergedError, match=r"demo step 1: the loss became nan.*demo.train.lr"):
         fit(model, frames, None, lambda m, x, t: m(x).mean() * float("nan"), TrainingParams(epochs=1, batch_size=4),
             0, "demo", tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed interrupt
+def test_interrupt_swallowed_by_a_finaliser_keeps_outputs_out(tmp_path, caplog):
+    """A SIGINT that lands while Python runs a finaliser raises KeyboardInterrupt there, where it is
+    printed and swallowed: the stage runs on. The recorded interrupt must still keep its output out
+    of place and make the stage exit 130 (seen once in the fresh-clone suite: pamr exited 0)."""
+    class FreedWhenTheSignalLands:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # handled here, inside the finaliser
+
+    def work(params):
+        FreedWhenTheSignalLands()  # "Exception ignored in ... __del__": KeyboardInterrupt
+        with atomic_dir(tmp_path / "out") as out:
+            write(out / "train.h5")
+
+    before = signal.getsignal(signal.SIGINT)
+    assert run_stage("t", work, argv=["--params", str(PARAMS)], uses_torch=False) == 130
+    assert list(tmp_path.iterdir()) == []
+    assert "interrupted" in caplog.text
+    assert signal.getsignal(signal.SIGINT) is before and not was_interrupted()
+
+    with pytest.raises(KeyboardInterrupt):  # atomic_path alone, after a swallowed interrupt
+        record_interrupt(signal.SIGINT, None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with create_h5(tmp_path / "x.h5", stage="t") as fh:
+                fh.create_dataset("x", data=np.zeros(3))
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        clear_interrupt()
+    write(tmp_path / "x.h5")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.h5"]

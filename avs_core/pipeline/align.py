@@ -26,7 +26,6 @@ from avs_core.runtime import progress
 from avs_core.store import create_h5, require_finite, write_strings
 
 
-
 class AlignModel(nn.Module):
     """Visual + audio encoders; ``forward`` gives ``(a [B, D], [v_s [B, D, h_s, w_s] for s in scales], prototypes)``.
 
@@ -43,9 +42,13 @@ class AlignModel(nn.Module):
     def forward(self, images: torch.Tensor, spec: torch.Tensor):
         """-> ``(a, [v_s], prototypes [C, D] L2-normalised or None)``; the prototypes come out of
         ``forward`` so that DDP sees them used."""
-        maps = self.visual(images)
         protos = None if self.prototypes is None else F.normalize(self.prototypes, dim=1)
-        return self.audio(spec), [maps[s - 1] for s in self.scales], protos
+        return self.audio(spec), self.scale_maps(images), protos
+
+    def scale_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """``images [B, 3, S, S]`` -> ``[v_s [B, D, h_s, w_s] for s in scales]`` (L2-normalised over D)."""
+        maps = self.visual(images)
+        return [maps[s - 1] for s in self.scales]
 
 
 def epoch_batches(num_videos: int, num_frames: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -285,8 +288,8 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         ``(start, [(per_scale, fused) per entry of audio_orders])`` per chunk of videos:
         ``per_scale`` is a list of ``[n, T, h_s, w_s]`` float32 in [-1, 1], one per ``p.scales``;
         ``fused`` ``[n, T, out, out]`` is the mean of the ``p.map_scales`` maps upsampled bilinearly
-        to ``out_size``. Why not every scale: at 128 px, stage 4 is a 4 x 4 grid of cells that each
-        see the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
+        to ``out_size``. Why not every scale: stage 4 is a grid of a few cells (3 x 3 at 96 px, 4 x 4
+        at 128) that each see the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
         the same position pattern in every frame, at the shuffled-audio control's mIoU); averaging
         it in lowered the coarse map's mIoU on every style (docs/BENCHMARKS.md, "Which scales
         make the coarse map").
@@ -296,8 +299,7 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         vids = np.arange(start, min(start + batch_videos, len(split)))
         n, t = len(vids), split.frames.shape[1]
         images = augment(torch.from_numpy(split.frames[vids]).flatten(0, 1), p.image_size, None, False)
-        maps = model.visual(images.to(device))
-        vs = [maps[s - 1] for s in model.scales]  # [n*T, D, h_s, w_s] each
+        vs = model.scale_maps(images.to(device))  # [n*T, D, h_s, w_s] each
         out = []
         for order in audio_orders:
             src = vids if order is None else order[vids]
