@@ -304,7 +304,7 @@ class SegParams:
     weight_decay: float = 1e-4
     ema: float = 0.99
     lambda_avf: float = 0.1
-    balanced_bce: bool = True
+    balanced_bce: bool = False
     tau: float = 0.03
     augment: bool = True
     crop_scale: float = 1.0  # random zoom crops: side ~ U[crop_scale, 1] of the frame (with augment)
