@@ -155,11 +155,15 @@ def test_interrupt_swallowed_by_a_finaliser_keeps_outputs_out(tmp_path, caplog):
         with atomic_dir(tmp_path / "out") as out:
             write(out / "train.h5")
 
-    before = signal.getsignal(signal.SIGINT)
-    assert run_stage("t", work, argv=["--params", str(PARAMS)], uses_torch=False) == 130
+    # a shell's background job (CI, `cmd &`) inherits SIGINT ignored, and run_stage keeps that
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert run_stage("t", work, argv=["--params", str(PARAMS)], uses_torch=False) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and not was_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert list(tmp_path.iterdir()) == []
     assert "interrupted" in caplog.text
-    assert signal.getsignal(signal.SIGINT) is before and not was_interrupted()
 
     with pytest.raises(KeyboardInterrupt):  # atomic_path alone, after a swallowed interrupt
         record_interrupt(signal.SIGINT, None)
