@@ -98,13 +98,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = _tmp_path(path)
     try:
         yield tmp
-        if _interrupted.is_set():
-            raise KeyboardInterrupt(f"interrupted; {path} was not written")
+        _refuse_if_interrupted(path)
         os.replace(tmp, path)
     except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _refuse_if_interrupted(path: Path) -> None:
+    if _interrupted.is_set():
+        raise KeyboardInterrupt(f"interrupted; {path} was not written")
 
 
 @contextlib.contextmanager
@@ -121,6 +127,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         try:
             tmp.mkdir()
             yield tmp
+            # Checked here too: the old output is removed below, before atomic_path's own check.
+            _refuse_if_interrupted(path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -176,3 +176,20 @@ def test_interrupt_swallowed_by_a_finaliser_keeps_outputs_out(tmp_path, caplog):
         clear_interrupt()
     write(tmp_path / "x.h5")
     assert [p.name for p in tmp_path.iterdir()] == ["x.h5"]
+
+
+def test_interrupt_recorded_keeps_an_old_output_folder(tmp_path):
+    """atomic_dir removes the old folder before the rename: a recorded interrupt must stop it first."""
+    old = tmp_path / "out"
+    old.mkdir()
+    (old / "keep.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        record_interrupt(signal.SIGINT, None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_dir(old) as out:
+                (out / "new.txt").write_text("new")  # a plain file: no atomic_path of its own
+    finally:
+        clear_interrupt()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in old.iterdir()] == ["keep.txt"]

@@ -288,11 +288,11 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         ``(start, [(per_scale, fused) per entry of audio_orders])`` per chunk of videos:
         ``per_scale`` is a list of ``[n, T, h_s, w_s]`` float32 in [-1, 1], one per ``p.scales``;
         ``fused`` ``[n, T, out, out]`` is the mean of the ``p.map_scales`` maps upsampled bilinearly
-        to ``out_size``. Why not every scale: stage 4 is a grid of a few cells (3 x 3 at 96 px, 4 x 4
-        at 128) that each see the whole frame, so under the MIL max it learns *what* sounds, not *where* (its map shows
-        the same position pattern in every frame, at the shuffled-audio control's mIoU); averaging
-        it in lowered the coarse map's mIoU on every style (docs/BENCHMARKS.md, "Which scales
-        make the coarse map").
+        to ``out_size``. Why not every scale: stage 4 is a grid of a few cells (3 x 3 at 96 px,
+        4 x 4 at 128) that each see the whole frame, so under the MIL max it learns *what* sounds,
+        not *where* (its map shows the same position pattern in every frame, at the shuffled-audio
+        control's mIoU); averaging it in lowered the coarse map's mIoU on every style
+        (docs/BENCHMARKS.md, "Which scales make the coarse map").
     """
     model.eval()
     for start in range(0, len(split), batch_videos):
