@@ -13,6 +13,7 @@ from avs_core.engine import checkpoint
 from avs_core.engine.distributed import init_distributed
 from avs_core.data.maps import map_file
 from avs_core.reporting import live_logger
+from avs_core.runtime import seed_everything
 from avs_core.quality import score_stored_maps
 from avs_core.supervision import training_targets
 from stages._common import main_only_dir, run_stage
@@ -46,6 +47,9 @@ def work(params: Params) -> None:
                             "skipped (seg.model=avsbench trains it on L_avf alone)")
                 continue
             targets = training_targets(mode, splits["train"].ids, frames, paths["crf"] / "train.h5", paths["prepared"])
+            # every model starts from the same draw: the supervisions differ only in their targets, and a
+            # model's run does not depend on what ran before it (the audio encoder's load, earlier modes)
+            seed_everything(params.base.seed)
             model = train_seg.build_model(p, a, frames, align_model)
             live = live_logger(live_dir / mode) if dist.is_main else None
 
