@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs", "seg-seeds")
 
 
 def run_log(part: str) -> Path:
@@ -180,6 +180,10 @@ def main(argv=None) -> int:
         raw["seg_inputs"] = result = seg_inputs.run()
         print("\n### The segmentation network's inputs, one model per row\n")
         print("\n".join(seg_inputs.table(result)))
+    if "seg-seeds" in parts:  # on the project in the current directory (after `dvc repro crf`)
+        raw["seg_seeds"] = result = seg_inputs.seeds()
+        print("\n### The segmentation stage's recipe over seeds\n")
+        print("\n".join(seg_inputs.seeds_table(result)))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
     return 0

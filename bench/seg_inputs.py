@@ -10,6 +10,11 @@ one ``train_seg`` model with the project's params plus the row's overrides (the 
 
 Beside the table: a linear probe on the audio embeddings (trained on the train split's
 categories), which says whether the audio side can tell the categories apart at all.
+
+``python -m bench --only seg-seeds`` trains the stage's recipe itself over seeds instead: for seed
+s, the init draw the stage takes from ``base.seed`` and ``seg.seed`` (batches, flips) are both s,
+so seed 0 is the stage's own model; it gives the spread of the pseudo network and of full
+supervision, and their ratios to the labels and to each other.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from avs_core.config import load_params
 from avs_core.data.splits import load_masks, load_split
 from avs_core.pipeline import train_seg as ts
 from avs_core.quality import score_stored_maps
+from avs_core.runtime import seed_everything
 from avs_core.supervision import training_targets
 
 # (condition, seg overrides), each trained with full supervision and on the pseudo masks
@@ -54,33 +60,83 @@ def audio_probe(emb: dict, splits: dict, steps: int = 500) -> dict:
                           == np.repeat(splits[n].labels, emb[n].shape[1])).mean()) for n in ("val", "test")}
 
 
+def _project() -> dict:
+    """What every row reads from the project in the current directory (after ``dvc repro crf``)."""
+    params = load_params("params.yaml")
+    a, paths = params.alignment, params.paths
+    splits = {n: load_split(n, a.audio_window, paths["prepared"], paths["spectrograms"]) for n in SPLITS}
+    return {"params": params, "splits": splits,
+            "emb": {n: ts.audio_embeddings(paths["align_model"], a, s) for n, s in splits.items()},
+            "coarse": {n: ts.coarse_inputs(paths["align"] / f"{n}.h5") for n in SPLITS},
+            "masks": {n: load_masks(n, paths["prepared"])[0] for n in ("val", "test")},
+            "crf": {n: score_stored_maps(paths["crf"] / f"{n}.h5", "mask", n, "prob", paths["prepared"])["miou"]
+                    for n in ("val", "test")}}
+
+
+def _train_row(proj: dict, mode: str, p, cond: dict, seed: int | None = None) -> dict:
+    """One model: ``seed`` None seeds torch with ``p.seed`` (this bench's rows), else ``seed_everything(seed)``
+    (the stage's draw from ``base.seed``)."""
+    params, splits, masks = proj["params"], proj["splits"], proj["masks"]
+    a, paths = params.alignment, params.paths
+    data = {n: ts.SegData(s, p, cond[n], proj["coarse"][n] if p.coarse_input else None) for n, s in splits.items()}
+    targets = training_targets(mode, splits["train"].ids, splits["train"].frames.shape[1], paths["crf"] / "train.h5",
+                               paths["prepared"])
+    if seed is None:
+        torch.manual_seed(p.seed)
+    else:
+        seed_everything(seed)
+    model = ts.build_model(p, a, splits["train"].frames.shape[1], paths["align_model"])
+    start = time.perf_counter()
+    info = ts.train(model, data["train"], targets, data["val"], masks["val"], p)
+    return {"supervision": mode, "val": info["val_miou"], "test": ts.val_miou(model, data["test"], masks["test"]),
+            "best_step": info["best_step"], "seconds": time.perf_counter() - start}
+
+
 def run(rows=ROWS, steps: int | None = None) -> dict:
     """On the project in the current directory; ``steps`` overrides ``seg.steps`` (smoke runs)."""
-    params = load_params("params.yaml")
-    p0, a, paths = params.seg, params.alignment, params.paths
-    splits = {n: load_split(n, a.audio_window, paths["prepared"], paths["spectrograms"]) for n in SPLITS}
+    proj = _project()
+    params, splits, emb = proj["params"], proj["splits"], proj["emb"]
     if not splits["train"].has_categories:
         raise SystemExit("seg-inputs needs per-video categories (S4): the category rows and the probe use them")
-    emb = {n: ts.audio_embeddings(paths["align_model"], a, s) for n, s in splits.items()}
-    coarse = {n: ts.coarse_inputs(paths["align"] / f"{n}.h5") for n in SPLITS}
-    masks = {n: load_masks(n, paths["prepared"])[0] for n in ("val", "test")}
-    labels = {n: score_stored_maps(paths["crf"] / f"{n}.h5", "mask", n, "prob", paths["prepared"])["miou"]
-              for n in ("val", "test")}
-    out = {"style": params.data.synthetic.style, "probe": audio_probe(emb, splits), "crf": labels, "rows": []}
+    out = {"style": params.data.synthetic.style, "probe": audio_probe(emb, splits), "crf": proj["crf"], "rows": []}
     for mode, condition, overrides in rows:
-        p = dataclasses.replace(p0, **overrides, **({"steps": steps} if steps else {}))
-        cond = {n: emb[n] if condition == "audio" else _one_hot(s, a.dim) for n, s in splits.items()}
-        data = {n: ts.SegData(s, p, cond[n], coarse[n] if p.coarse_input else None) for n, s in splits.items()}
-        targets = training_targets(mode, splits["train"].ids, splits["train"].frames.shape[1], paths["crf"] / "train.h5",
-                                   paths["prepared"])
-        torch.manual_seed(p.seed)
-        model = ts.build_model(p, a, splits["train"].frames.shape[1], paths["align_model"])
-        start = time.perf_counter()
-        info = ts.train(model, data["train"], targets, data["val"], masks["val"], p)
-        out["rows"].append({"supervision": mode, "condition": condition, "overrides": overrides,
-                            "val": info["val_miou"], "test": ts.val_miou(model, data["test"], masks["test"]),
-                            "best_step": info["best_step"], "seconds": time.perf_counter() - start})
+        p = dataclasses.replace(params.seg, **overrides, **({"steps": steps} if steps else {}))
+        cond = {n: emb[n] if condition == "audio" else _one_hot(s, params.alignment.dim) for n, s in splits.items()}
+        out["rows"].append({**_train_row(proj, mode, p, cond), "condition": condition, "overrides": overrides})
     return out
+
+
+def seeds(seed_list=(0, 1, 2), modes=("pseudo", "full"), steps: int | None = None) -> dict:
+    """The stage's recipe over seeds, on the project in the current directory (seed 0 = the stage's model)."""
+    proj = _project()
+    params = proj["params"]
+    out = {"style": params.data.synthetic.style, "crf": proj["crf"], "rows": []}
+    for mode in modes:
+        for seed in seed_list:
+            p = dataclasses.replace(params.seg, seed=seed, **({"steps": steps} if steps else {}))
+            out["rows"].append({**_train_row(proj, mode, p, proj["emb"], seed=seed), "seed": seed})
+    return out
+
+
+def seeds_table(result: dict) -> list[str]:
+    by_mode = {}
+    for r in result["rows"]:
+        by_mode.setdefault(r["supervision"], []).append(r)
+    lines = [f"Style `{result['style']}`. CRF labels: val {result['crf']['val']:.3f}, test {result['crf']['test']:.3f} mIoU.",
+             "", "| supervision | seeds | test mIoU per seed | mean (sd) | val mIoU per seed | / CRF labels (mean) |",
+             "|---|---|---|---|---|---|"]
+    for mode, rows in by_mode.items():
+        test = np.array([r["test"] for r in rows])
+        val = np.array([r["val"] for r in rows])
+        sd = test.std(ddof=1) if len(test) > 1 else 0.0
+        seeds_used = ", ".join(str(r["seed"]) for r in rows)
+        lines.append(f"| {mode} | {seeds_used} | {' / '.join(f'{t:.3f}' for t in test)} | {test.mean():.3f} ({sd:.3f}) | "
+                     f"{' / '.join(f'{v:.3f}' for v in val)} | {test.mean() / result['crf']['test']:.2f} |")
+    if "pseudo" in by_mode and "full" in by_mode:
+        ratios = [f"{p['test'] / f['test']:.2f}" if f["test"] > 0 else "n/a"
+                  for p, f in zip(by_mode["pseudo"], by_mode["full"])]
+        lines += ["", "Pseudo / full per seed: " + " / ".join(ratios) + "."]
+    return lines
 
 
 def _one_hot(split, dim: int) -> np.ndarray:
