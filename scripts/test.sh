@@ -10,4 +10,4 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
 fi
 export PATH="$PWD/.venv/bin:$PATH" PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
 python -m stages.deps --check  # dvc.yaml's code deps = the stages' import closure
-python -m pytest -q "$@"
+python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder "$@"  # two workers: tests/conftest.py

@@ -1,6 +1,7 @@
 """Tiny parameter files for running stages in tests."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -58,3 +59,17 @@ def run_tiny_dag(root: Path, override: dict | None = None) -> Path:
         if stage.main(["--params", str(params)]) != 0:
             raise RuntimeError(f"{stage.__name__} failed in {root}")
     return params
+
+
+@contextlib.contextmanager
+def learning_threads():
+    """torch on 2 threads, as ``learned_run`` was measured with (tests/conftest.py): a tiny run's
+    floats, hence what it learns, change with the thread count, and xdist workers run on 1."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
