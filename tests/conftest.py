@@ -1,7 +1,6 @@
 import fcntl
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -57,9 +56,9 @@ FIRST = ("test_dvc_pipeline", "test_explorer", "test_interruption", "test_ddp", 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on 2 cores: one thread each (subprocesses too),
         # or their OpenMP pools oversubscribe the cores and every torch call waits on the other's
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(1)
+        from avs_core.engine.parallel import _one_thread  # what the map stages' worker processes do
+
+        _one_thread()
 
 
 def pytest_collection_modifyitems(config, items):
