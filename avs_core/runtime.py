@@ -59,4 +59,9 @@ def seed_everything(seed: int, with_torch: bool = True) -> None:
 
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if "torch._inductor" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        # the public call also imports torch._inductor.config to flag compiled code deterministic:
+        # 1.5-2 s in every stage process, and nothing here compiles. The eager flag is the same one.
+        torch._C._set_deterministic_algorithms(True, warn_only=True)

@@ -97,7 +97,8 @@ def run_log(part: str) -> Path:
 
 def print_pipeline(title: str, run: dict, note: str) -> None:
     print(f"\n### {title}\n\n{note}\n")
-    print(f"{run['videos']} videos ({run['videos'] * 5} frames). Cold `dvc repro`: **{run['cold_s']:.1f} s**; "
+    resumed = f" over {run['attempts']} attempts (`--project`)" if run.get("attempts", 1) > 1 else ""
+    print(f"{run['videos']} videos ({run['videos'] * 5} frames). Cold `dvc repro`{resumed}: **{run['cold_s']:.1f} s**; "
           f"no-op `dvc repro` right after: **{run['noop_s']:.2f} s**"
           + (f" (it re-ran {run['noop_reran']}: not a no-op).\n" if run.get("noop_reran") else " (only the always-run `manifest`).\n"))
     print("\n".join(pipeline.stage_table(run)))
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller operator inputs (a smoke run, not for the docs)")
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument("--project", type=Path, help="avsbench-dag only: run in this kept folder instead of a temporary "
+                    "one; the same command again resumes a run that was stopped (hours at AVSBench size)")
     args = ap.parse_args(argv)
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
@@ -136,7 +139,8 @@ def main(argv=None) -> int:
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
         print("\n".join(pipeline.stage_table(run)))
     if "avsbench-dag" in parts:  # every stage at AVSBench S4 size, the 10x run's budget: over 2 h on 2 cores (never completed here; docs/BENCHMARKS.md, session 7)
-        raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4, log=run_log("avsbench-dag"))
+        raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4, log=run_log("avsbench-dag"),
+                                                    project=args.project)
         print_pipeline("Every stage at AVSBench S4 size", raw["avsbench_dag"], f"Overrides: `{TEN_X_OVERRIDE}`.")
         scaled = {k: raw[r] for k, r in (("1x", "x1_epoch1"), ("10x", "x10"), ("AVSBench", "avsbench_dag")) if r in raw}
         if len(scaled) > 1:

@@ -13,6 +13,7 @@ imports; peak RSS of the largest process, CRF workers included).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -72,23 +73,45 @@ def _params(override: dict) -> dict:
 
 
 def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = None, collect=None,
-                 noop: bool = True, counts: dict | None = None, log: Path | None = None) -> dict:
+                 noop: bool = True, counts: dict | None = None, log: Path | None = None,
+                 project: Path | None = None) -> dict:
     """``dvc repro`` cold (and, with ``noop``, again) with ``scale`` x the default video counts (or
     ``counts``) and ``override``; ``collect(root)`` may add what the run wrote to the result
-    (``"collected"``). ``log``: where the cold run's output goes as it runs (kept after the run)."""
+    (``"collected"``). ``log``: where the cold run's output goes as it runs (kept after the run).
+
+    ``project``: a kept folder instead of a temporary one, for runs longer than a sitting. Run the
+    same command again and ``dvc repro`` goes on where the last attempt stopped; each attempt's
+    output stays in ``project/bench-repro.<n>.log`` and the stage figures come from all of them
+    (``cold_s`` is then the sum of the attempts' wall times, ``attempts`` says how many; an attempt
+    killed outright, not by Ctrl-C, leaves no wall time). The stage code is the checkout's at the
+    first attempt, copied into the project, so a resumed run finishes with the code it began with."""
     counts = counts or {k: v * scale for k, v in DEFAULT_VIDEOS.items()}
     params = _params(_merge({"data": {"synthetic": counts}}, override or {}))
-    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+    with contextlib.nullcontext(project) if project else tempfile.TemporaryDirectory(dir=keep) as tmp:
         root = Path(tmp)
-        for name in ("avs_core", "stages"):
-            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-            shutil.copy(REPO / name, root / name)
-        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        _timed("git init -q -b main . && dvc init -q && git add -A && git commit -qm bench", root)
+        if project and (root / ".dvc").is_dir():
+            if yaml.safe_load((root / "params.yaml").read_text()) != params:
+                raise RuntimeError(f"{root} holds a run with other params; pass a new --project folder")
+            print(f"resuming the run in {root}", file=sys.stderr)
+        else:
+            _new_project(root, params, hardlink_cache=project is not None)
+        if project:
+            earlier = sorted(root.glob("bench-repro.*.log"), key=lambda f: int(f.suffixes[0][1:]))
+            log = root / f"bench-repro.{len(earlier)}.log"
         if log:
             print(f"dvc repro output: {log}", file=sys.stderr)
-        cold, log = _timed("dvc repro", root, log)
+        start = time.perf_counter()
+        try:
+            cold, text = _timed("dvc repro", root, log)
+        finally:
+            if project:  # every attempt's wall time, also of one that failed or was interrupted (Ctrl-C)
+                with (root / "bench-walls.txt").open("a") as fh:
+                    fh.write(f"{time.perf_counter() - start:.1f}\n")
+        attempts = 1
+        if project:
+            attempts = len(earlier) + 1
+            cold = sum(float(w) for w in (root / "bench-walls.txt").read_text().split())
+            text = "".join(f.read_text() for f in [*earlier, log])  # later attempts' lines win
         noop_s = float("nan")
         reran = []
         if noop:
@@ -99,7 +122,20 @@ def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = N
         collected = collect(root) if collect else None
     videos = sum(counts.values())
     return {"scale": scale, "videos": videos, "override": override or {}, "cold_s": cold, "noop_s": noop_s,
-            "noop_reran": reran, "stages": _stage_stats(log, videos), "collected": collected}
+            "noop_reran": reran, "stages": _stage_stats(text, videos), "collected": collected, "attempts": attempts}
+
+
+def _new_project(root: Path, params: dict, hardlink_cache: bool) -> None:
+    """A git + DVC project in ``root`` with this checkout's stage code and ``params``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("avs_core", "stages"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # a kept project at AVSBench size: hard links keep DVC's cache from doubling the disk used
+    cache = " && dvc config cache.type hardlink,symlink" if hardlink_cache else ""
+    _timed(f"git init -q -b main . && dvc init -q{cache} && git add -A && git commit -qm bench", root)
 
 
 def _smooth_maps(rng: np.random.Generator, n: int, size: int) -> np.ndarray:

@@ -28,7 +28,7 @@ def work(params: Params) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("synthesize", work, argv)
+    return run_stage("synthesize", work, argv, uses_torch=False)  # numpy and OpenCV only
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LEARNING, learning_threads, run_tiny_dag
+from tests.helpers import LEARNING, run_tiny_dag
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,10 +27,10 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def learned_run(tmp_path_factory):
-    """The whole DAG on 36 tiny clips (``LEARNING``), once per test session (~3 min on 2 cores); its
-    root. Under xdist the first worker to ask computes it and the others wait for it (a file lock in
-    the session's shared temp folder). Always on 2 torch threads (``learning_threads``): test_learning's
-    margins were measured so, and on 1 thread one of its checks missed by 0.003."""
+    """The whole DAG on 36 tiny clips (``LEARNING``), once per test session (about 5 min on one
+    xdist worker's single thread, 4 on 2 threads); its root. Under xdist the first worker to ask
+    computes it and the others wait for it (a file lock in the session's shared temp folder).
+    test_learning's margins hold on 1 and on 2 threads (its docstring)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root = shared / "learning"
@@ -39,7 +39,7 @@ def learned_run(tmp_path_factory):
         if not (root / ".done").exists():
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir()
-            with learning_threads(), pytest.MonkeyPatch.context() as mp:
+            with pytest.MonkeyPatch.context() as mp:
                 mp.chdir(root)
                 run_tiny_dag(root, LEARNING)
             (root / ".done").touch()

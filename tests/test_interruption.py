@@ -74,8 +74,8 @@ def test_killed_stage_leaves_nothing_and_rerun_matches(workdir, reference, sig):
 
 # --- training and map stages -----------------------------------------------------------------
 
-CHAIN = {"data": {"synthetic": {"videos_train": 12, "videos_val": 4, "videos_test": 4}},
-         "alignment": {"epochs": 3}}
+CHAIN = {"data": {"synthetic": {"videos_train": 8, "videos_val": 4, "videos_test": 4}},
+         "alignment": {"epochs": 2}}
 STAGE_OUTPUTS = {"align": ["models/align.pt", "data/align", "reports/align"],
                  "pamr": ["data/pseudo/pamr", "reports/pamr"]}
 
@@ -106,7 +106,7 @@ def chain(tmp_path_factory):
 
 
 def started(workdir: Path, stage: str, log: Path) -> bool:
-    if stage == "align":  # mid-training: the first log point (epoch 1 of 3) is done
+    if stage == "align":  # mid-training: the first log point (epoch 1 of 2) is done
         return b"align step " in log.read_bytes()
     return any((workdir / "data/pseudo").glob(".pamr.tmp-*"))  # maps are being written
 

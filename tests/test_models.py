@@ -15,6 +15,28 @@ def test_encoders_shapes(name):
     assert a.shape == (2, 16) and torch.allclose(a.norm(dim=1), torch.ones(2))
 
 
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
+def test_resnet_is_torchvisions_weight_for_weight_and_output_for_output(name):
+    """``models/resnet.py`` rebuilds torchvision's ResNets (so that stages need not import
+    torchvision): same keys, same initial weights from the same seed, bit-equal outputs."""
+    import torchvision
+
+    from avs_core.models.resnet import ResNet
+
+    torch.manual_seed(3)
+    ours = ResNet(name)
+    after_ours = torch.rand(1)
+    torch.manual_seed(3)
+    theirs = getattr(torchvision.models, name)(weights=None)
+    assert torch.equal(after_ours, torch.rand(1))  # the same random draws, no more, no fewer
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, 3, 64, 64)
+    for mode in ("train", "eval"):
+        getattr(ours, mode)(), getattr(theirs, mode)()
+        assert torch.equal(ours(x), theirs(x))
+
+
 def test_imagenet_offline_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty cache: a download is needed
 

@@ -1,20 +1,19 @@
-"""torchvision ResNets as 4-stage feature extractors, with offline-safe weight loading."""
+"""ResNets (torchvision's, rebuilt in ``resnet.py``) as 4-stage feature extractors, with offline-safe
+weight loading."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
+
+from avs_core.models.resnet import LAYOUTS, ResNet
 
 log = logging.getLogger(__name__)
 
-STAGE_CHANNELS = {
-    "resnet18": (64, 128, 256, 512),
-    "resnet34": (64, 128, 256, 512),
-    "resnet50": (256, 512, 1024, 2048),
-}
+STAGE_CHANNELS = {name: tuple(c * block.expansion for c in (64, 128, 256, 512))
+                  for name, (block, _) in LAYOUTS.items()}
 STAGE_STRIDES = (4, 8, 16, 32)
 
 
@@ -56,7 +55,7 @@ def load_state_dict_checked(module: nn.Module, state: dict[str, torch.Tensor], s
 
 
 def build_resnet(name: str, weights: str, in_channels: int = 3) -> nn.Module:
-    """A torchvision ResNet without avgpool / fc.
+    """A ResNet (torchvision's layers, names and initialisation) without avgpool / fc.
 
     Args:
         name: ``resnet18`` | ``resnet34`` | ``resnet50``.
@@ -67,8 +66,10 @@ def build_resnet(name: str, weights: str, in_channels: int = 3) -> nn.Module:
     """
     if name not in STAGE_CHANNELS:
         raise ValueError(f"unknown backbone {name!r}")
-    net = getattr(torchvision.models, name)(weights=None)
+    net = ResNet(name)
     if weights == "imagenet":
+        import torchvision  # only to download: importing it costs about 3 s (resnet.py)
+
         enum = torchvision.models.get_model_weights(name).DEFAULT
         try:
             state = enum.get_state_dict(progress=False, check_hash=True)
