@@ -121,17 +121,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     none does.
     """
     path = Path(path)
-    with atomic_path(path) as tmp:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        try:
-            tmp.mkdir()
-            yield tmp
-            # Checked here too: the old output is removed below, before atomic_path's own check.
-            _refuse_if_interrupted(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    with atomic_path(path) as tmp:  # it removed stale temps, and removes this one on any exception
+        tmp.mkdir()
+        yield tmp
+        # checked here too: the old output is removed below, before atomic_path's own check
+        _refuse_if_interrupted(path)
         if path.exists():
             shutil.rmtree(path)
 

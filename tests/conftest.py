@@ -56,9 +56,9 @@ FIRST = ("test_dvc_pipeline", "test_explorer", "test_interruption", "test_ddp", 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on 2 cores: one thread each (subprocesses too),
         # or their OpenMP pools oversubscribe the cores and every torch call waits on the other's
-        from avs_core.engine.parallel import _one_thread  # what the map stages' worker processes do
+        from avs_core.engine.parallel import single_threaded  # what the map stages' worker processes do
 
-        _one_thread()
+        single_threaded()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,7 +13,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _one_thread() -> None:
+def single_threaded() -> None:
     """The processes are the parallelism; threads would oversubscribe the cores. torch is not
     imported here: a worker whose function does not need it (the CRF) starts without it."""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
@@ -37,7 +37,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
         yield None
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=single_threaded) as pool:
         yield pool
 
 
