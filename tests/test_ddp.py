@@ -1,7 +1,6 @@
 """The alignment loop under torchrun (2 CPU processes, gloo) matches one process with the same global batch."""
 import dataclasses
 import importlib
-import io
 import logging
 import os
 import re
@@ -73,7 +72,7 @@ def epoch1_loss(log: str) -> float:
     return float(re.search(r"step \d+/\d+: loss ([-\d.]+)", log).group(1))
 
 
-def test_every_training_stage_runs_under_torchrun(tmp_path, monkeypatch):
+def test_every_training_stage_runs_under_torchrun(tmp_path, monkeypatch, caplog):
     """``compute.nproc: 2`` runs each training stage as 2 gloo processes through ``stages.launch``;
     the first-epoch loss stays close to the single-process one (BatchNorm statistics are per
     process on CPU, so not bit-equal), and only rank 0 writes outputs."""
@@ -85,14 +84,10 @@ def test_every_training_stage_runs_under_torchrun(tmp_path, monkeypatch):
     single = {}  # the single-process runs in this process: 10 interpreter starts fewer
     for stage in ("synthesize", "prepare", "spectrograms", "align", "c2am", "saliency", "pamr", "affinity",
                   "crf", "train_seg"):
-        log = io.StringIO()
-        handler = logging.StreamHandler(log)
-        logging.getLogger().addHandler(handler)
-        try:
-            assert importlib.import_module(f"stages.{stage}").main(["--params", str(params)]) == 0, log.getvalue()[-3000:]
-        finally:
-            logging.getLogger().removeHandler(handler)
-        single[stage] = log.getvalue()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert importlib.import_module(f"stages.{stage}").main(["--params", str(params)]) == 0, caplog.text[-3000:]
+        single[stage] = caplog.text
     write_params(tmp_path, {**tiny, "compute": {"nproc": 2}})
     for stage in ("align", "c2am", "saliency", "affinity", "train_seg"):
         out = subprocess.run([sys.executable, "-m", "stages.launch", stage], cwd=tmp_path, env=env,
