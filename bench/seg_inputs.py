@@ -67,7 +67,7 @@ def _project() -> dict:
     splits = {n: load_split(n, a.audio_window, paths["prepared"], paths["spectrograms"]) for n in SPLITS}
     return {"params": params, "splits": splits,
             "emb": {n: ts.audio_embeddings(paths["align_model"], a, s) for n, s in splits.items()},
-            "coarse": {n: ts.coarse_inputs(paths["align"] / f"{n}.h5") for n in SPLITS},
+            "coarse": {n: ts.CoarseMaps(paths["align"] / f"{n}.h5") for n in SPLITS},
             "masks": {n: load_masks(n, paths["prepared"])[0] for n in ("val", "test")},
             "crf": {n: score_stored_maps(paths["crf"] / f"{n}.h5", "mask", n, "prob", paths["prepared"])["miou"]
                     for n in ("val", "test")}}

@@ -88,3 +88,39 @@ def test_crf_on_two_processes_writes_identical_masks(workdir):
         assert (workdir / "one" / f"{split}.h5").read_bytes() == (workdir / "two" / f"{split}.h5").read_bytes()
         with h5py.File(workdir / "one" / f"{split}.h5") as f:
             assert f["mask"].shape == (6, 5, 24, 24) and set(np.unique(f["mask"][()])) <= {0, 1}
+
+
+def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatch):
+    """saliency's cues, affinity's tri-map and train_seg's coarse inputs read a few videos at a
+    time (flat memory at AVSBench size); the values must be those of the whole split at once."""
+    import torch
+    from avs_core.config import AffinityParams, SaliencyParams
+    from avs_core.data.maps import read_maps, train_frames
+    from avs_core.maps import minmax
+    from avs_core.pipeline import affinity, saliency, train_seg
+    from avs_core.refine.crf import crf_chunk, settings_from
+    from avs_core.refine.trimap import trimap
+
+    _inputs(workdir, videos=7, size=24)
+    for stage, key in (("c2am", "c2am"), ("pamr", "pamr")):
+        with create_h5(workdir / f"data/{stage}/train.h5", stage=stage) as f:
+            write_strings(f, "ids", [f"train{i}" for i in range(7)])
+            f[key] = np.random.default_rng(1).uniform(0, 1, (7, 5, 24, 24)).astype(np.float32)
+    monkeypatch.setattr(saliency, "CHUNK_VIDEOS", 3)  # 3 + 3 + 1 videos
+    monkeypatch.setattr(affinity, "CHUNK_VIDEOS", 3)
+    frames = train_frames(workdir / "data/prepared")
+    c2am = read_maps(workdir / "data/c2am/train.h5", "c2am").reshape(-1, 24, 24)
+    s = SaliencyParams()
+    whole = crf_chunk((*saliency.cue_inputs(frames, c2am, s), settings_from(s.cue_crf)))
+    cues = saliency.saliency_cues(frames, workdir / "data/c2am/train.h5", s)
+    assert cues.dtype == np.uint8 and np.array_equal(cues, whole) and 0 < cues.mean() < 1
+
+    a = AffinityParams(size=8)
+    pam = read_maps(workdir / "data/pamr/train.h5", "pamr").reshape(-1, 24, 24)
+    whole_tri = trimap(affinity.to_grid(pam, a.size), a.beta_low, a.beta_high).numpy()
+    assert np.array_equal(affinity.train_trimap(workdir / "data/pamr/train.h5", a), whole_tri)
+
+    fused = read_maps(workdir / "data/align/train.h5", "fused")
+    whole_coarse = minmax(torch.from_numpy(fused).flatten(0, 1)).view(fused.shape).numpy()
+    vids, ks = np.array([4, 0, 4, 6]), np.array([1, 3, 2, 0])
+    assert np.array_equal(train_seg.CoarseMaps(workdir / "data/align/train.h5")[vids, ks], whole_coarse[vids, ks])

@@ -24,16 +24,30 @@ from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
 from avs_core.learning import Check
-from avs_core.data.maps import frame_chunks, map_file, read_maps, train_frames
+from avs_core.data.maps import CHUNK_VIDEOS, frame_chunks, map_file, read_maps, train_frames
 from avs_core.engine.frames import fit, learning_check, upsample
 from avs_core.refine.random_walk import pair_distance, random_walk
 from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress
+from avs_core.store import open_h5
 
 
 def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
     """``[N, S, S]`` -> ``[N, size, size]`` (area averaging, like AffinityNet's pooled scores)."""
     return F.interpolate(torch.from_numpy(maps).float()[:, None], size=(size, size), mode="area")[:, 0]
+
+
+def train_trimap(pamr_train: Path, p: AffinityParams) -> np.ndarray:
+    """``[N, g, g]`` uint8: the tri-map of every train frame (video-major) on the affinity grid,
+    from the PAMR maps read ``CHUNK_VIDEOS`` videos at a time (the split's float32 maps are never
+    held whole: 3.2 GiB at AVSBench size and 224 px)."""
+    with open_h5(pamr_train) as f:
+        num_videos = f["pamr"].shape[0]
+    parts = []
+    for start in range(0, num_videos, CHUNK_VIDEOS):
+        refined = read_maps(pamr_train, "pamr", start, start + CHUNK_VIDEOS)  # [n, T, S, S]
+        parts.append(trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy())
+    return np.concatenate(parts)
 
 
 def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
@@ -45,8 +59,7 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
     order: the output does not depend on ``workers``."""
     prepared, pamr_dir, align_dir = paths["prepared"], paths["pamr"], paths["align"]
     frames = train_frames(prepared)
-    refined = read_maps(pamr_dir / "train.h5", "pamr")
-    tri = trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy()
+    tri = train_trimap(pamr_dir / "train.h5", p)
     net, name = build_backbone(p.train.init, paths["align_model"])
     model = AffinityNet(net, name, p.dim)
 

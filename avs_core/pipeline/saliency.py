@@ -21,18 +21,45 @@ from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
 from avs_core.learning import Check, loss_check
-from avs_core.data.maps import map_file, read_maps, train_frames
+from avs_core.data.maps import CHUNK_VIDEOS, map_file, read_maps, train_frames
 from avs_core.engine.frames import fit, predict_maps
-from avs_core.refine.crf import crf_batch, settings_from
+from avs_core.engine.parallel import ordered_map
+from avs_core.refine.crf import crf_chunk, settings_from
+from avs_core.store import open_h5
 
 
-def saliency_cues(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams, workers: int = 1) -> np.ndarray:
-    """``[N, 3, S, S]`` uint8 frames and ``[N, S, S]`` C^2AM maps -> ``[N, S, S]`` float32 {0, 1} cues."""
+def cue_inputs(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams) -> tuple[np.ndarray, np.ndarray]:
+    """``[N, 3, S, S]`` uint8 frames and ``[N, S, S]`` C^2AM maps -> the label CRF's inputs: images
+    ``[N, S, S, 3]`` uint8 and the cue probability ``[N, S, S]`` float32 (0.7 / 0.3)."""
     norm = c2am / (c2am.reshape(len(c2am), -1).max(1)[:, None, None] + 1e-5)
-    label = norm > p.cue_threshold
-    prob = np.where(label, 0.7, 0.3).astype(np.float32)
-    images = np.ascontiguousarray(frames.transpose(0, 2, 3, 1))
-    return crf_batch(images, prob, settings_from(p.cue_crf), workers).astype(np.float32)
+    prob = np.where(norm > p.cue_threshold, 0.7, 0.3).astype(np.float32)
+    return np.ascontiguousarray(frames.transpose(0, 2, 3, 1)), prob
+
+
+def saliency_cues(frames: np.ndarray, c2am_train: Path, p: SaliencyParams, workers: int = 1) -> np.ndarray:
+    """The cue of every train frame: ``[N, 3, S, S]`` uint8 frames (video-major, ``train_frames``)
+    and the C^2AM map file of the train split -> ``[N, S, S]`` uint8 {0, 1}.
+
+    ``CHUNK_VIDEOS`` videos at a time: the split's float32 maps and their copies are never held
+    whole (they peaked at 7.0 GiB at AVSBench size and 128 px). Each frame's cue is its own CRF, so
+    the result does not depend on the chunking.
+    """
+    with open_h5(c2am_train) as f:
+        num_videos, t = f["c2am"].shape[:2]
+    settings = settings_from(p.cue_crf)
+
+    def chunks():
+        for start in range(0, num_videos, CHUNK_VIDEOS):
+            c2am = read_maps(c2am_train, "c2am", start, start + CHUNK_VIDEOS)  # [n, T, S, S]
+            c2am = c2am.reshape(-1, *c2am.shape[2:])
+            yield (*cue_inputs(frames[start * t:start * t + len(c2am)], c2am, p), settings)
+
+    cues = np.empty((len(frames), *frames.shape[2:]), np.uint8)
+    done = 0
+    for part in ordered_map(crf_chunk, chunks(), workers):
+        cues[done:done + len(part)] = part
+        done += len(part)
+    return cues
 
 
 def run(p: SaliencyParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
@@ -44,15 +71,13 @@ def run(p: SaliencyParams, image_size: int, seed: int, paths: PathsParams, out_d
     c2am_dir = paths["c2am"]
     cues = None
     if dist.is_main:  # the CRF runs once; the other processes receive its result
-        c2am = read_maps(c2am_dir / "train.h5", "c2am")
-        c2am = c2am.reshape(-1, *c2am.shape[2:])
-        cues = saliency_cues(frames, c2am, p, workers)[:, None]  # [N, 1, S, S]
+        cues = saliency_cues(frames, c2am_dir / "train.h5", p, workers)[:, None]  # [N, 1, S, S] uint8
     cues = broadcast_from_main(cues, dist)
     net, name = build_backbone(p.train.init, paths["align_model"])
     model = SaliencyNet(net, name)
 
     def loss_fn(m, images, target):
-        return F.binary_cross_entropy_with_logits(m(images), target)
+        return F.binary_cross_entropy_with_logits(m(images), target.float())
 
     history = fit(model, frames, cues, loss_fn, p.train, seed, "saliency", paths["checkpoints"], dist)
     if not dist.is_main:
@@ -65,7 +90,7 @@ def run(p: SaliencyParams, image_size: int, seed: int, paths: PathsParams, out_d
                 a = read_maps(c2am_dir / f"{split}.h5", "c2am", start, start + len(sal))
                 out.add("saliency", start, sal)
                 out.add("eq6", start, (a > 1 - sal).astype(np.uint8))
-    prior = float(np.clip(cues.mean(), 1e-6, 1 - 1e-6))  # predicting the cue prior everywhere
+    prior = float(np.clip(np.count_nonzero(cues) / cues.size, 1e-6, 1 - 1e-6))  # predicting the cue prior everywhere
     entropy = -(prior * np.log(prior) + (1 - prior) * np.log(1 - prior))
     return [loss_check("saliency: train BCE, last epoch (chance: the cue prior)", history["epochs"][-1], entropy)], \
         {"saliency": {**history, "chance": entropy}}

@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from avs_core.config import AlignmentParams, SegParams, recorded, require_batch_fits
-from avs_core.data.maps import read_maps
 from avs_core.data.splits import SplitArrays
 from avs_core.engine.checkpoint import load
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
@@ -43,6 +42,7 @@ from avs_core.metrics import miou
 from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
 from avs_core.models.unet import AudioUNet
+from avs_core.store import StoreError, open_h5, read_strings, require_finite
 from avs_core.supervision import Targets
 
 
@@ -69,11 +69,31 @@ def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, b
     return out.view(*split.audio.shape[:2], -1).numpy()
 
 
-def coarse_inputs(align_maps) -> np.ndarray:
-    """``[V, T, S, S]`` float32 in [0, 1]: the ``align`` stage's fused coarse maps (own audio) of one
-    split (``align_maps``: its ``{split}.h5``), min-max normalised per frame (``seg.coarse_input``)."""
-    fused = read_maps(align_maps, "fused")
-    return minmax(torch.from_numpy(fused).flatten(0, 1)).view(fused.shape).numpy()
+class CoarseMaps:
+    """The ``align`` stage's fused coarse maps (own audio) of one split (``align_maps``: its
+    ``{split}.h5``), read per batch and min-max normalised per frame (``seg.coarse_input``):
+    ``coarse[vids, ks]`` -> ``[N, S, S]`` float32 in [0, 1] for ``[N]`` video and frame indices.
+
+    Read per batch, not held: the three splits' float32 maps are 4.6 GiB at AVSBench size and 224 px.
+    Per-frame normalisation makes the values those of normalising the whole split at once.
+    """
+
+    def __init__(self, align_maps):
+        self.path = align_maps
+        with open_h5(align_maps) as f:
+            if "fused" not in f:
+                raise StoreError(f"{align_maps} has no dataset 'fused' (has {sorted(f)}); re-run `align`")
+            self.ids = read_strings(f["ids"])
+
+    def __getitem__(self, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        vids, ks = (np.asarray(i) for i in index)
+        with open_h5(self.path) as f:
+            fused = f["fused"]
+            rows = {int(v): fused[int(v)] for v in np.unique(vids)}  # [T, S, S] per video, read once
+        require_finite(np.stack(list(rows.values())), [self.ids[v] for v in rows], f"'fused' of {self.path}",
+                       "delete it and re-run `align` (`dvc repro -f align`)")
+        maps = torch.from_numpy(np.stack([rows[int(v)][k] for v, k in zip(vids, ks)]))  # [N, S, S]
+        return minmax(maps).numpy()
 
 
 class SegData:
@@ -86,7 +106,7 @@ class SegData:
 
     def __init__(self, split: SplitArrays, p: SegParams, audio: np.ndarray | None, coarse: np.ndarray | None = None):
         self.split, self.p, self.audio = split, p, audio  # audio: [V, T, D] (unet) or None (spectrograms)
-        self.coarse = coarse  # [V, T, S, S] float32 in [0, 1] (seg.coarse_input) or None
+        self.coarse = coarse  # [V, T, S, S] float32 in [0, 1] (an array or CoarseMaps; seg.coarse_input) or None
 
     @property
     def temporal(self) -> bool:
