@@ -59,9 +59,11 @@ def seed_everything(seed: int, with_torch: bool = True) -> None:
 
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    if "torch._inductor" in sys.modules:
+    # the public call also imports torch._inductor.config to flag compiled code deterministic:
+    # 1.5-2 s in every stage process, and nothing here compiles. The eager flag is the same one; the
+    # public call stands in where inductor is loaded anyway or a torch release renames the private one.
+    eager_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if eager_flag is None or "torch._inductor" in sys.modules:
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
-        # the public call also imports torch._inductor.config to flag compiled code deterministic:
-        # 1.5-2 s in every stage process, and nothing here compiles. The eager flag is the same one.
-        torch._C._set_deterministic_algorithms(True, warn_only=True)
+        eager_flag(True, warn_only=True)

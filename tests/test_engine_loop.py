@@ -61,3 +61,22 @@ def test_diverged_loss_names_the_lr_param():
     model, opt = fresh(0)
     with pytest.raises(DivergedError, match="toy.lr"):
         train(model, opt, SPEC, batch_at, lambda m, idx: local_loss(m(X[idx]).sum() * float("nan")), SINGLE)
+
+
+def test_seed_everything_asks_torch_for_deterministic_kernels(monkeypatch):
+    """The private eager flag (no torch._inductor import at start) sets what the public call sets;
+    where a torch release drops the private name, the public call stands in."""
+    from avs_core.runtime import seed_everything
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        torch.use_deterministic_algorithms(False)
+        seed_everything(0)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        calls = []
+        monkeypatch.delattr(torch._C, "_set_deterministic_algorithms")
+        monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append((a, k)))
+        seed_everything(0)
+        assert calls == [((True,), {"warn_only": True})]
+    finally:
+        monkeypatch.undo()
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

@@ -4,7 +4,7 @@ initialisation order, hence the same weights from the same seed, and torchvision
 Why not ``torchvision.models``: importing torchvision imports ``torch._dynamo`` (through
 ``torchvision.ops.roi_align``), about 3 s in every stage process that builds a backbone, for
 nothing we use. torchvision is still what downloads ImageNet weights (``backbones.build_resnet``).
-``tests/test_backbones.py`` checks the equality against torchvision.
+``tests/test_models.py`` checks the equality against torchvision.
 """
 from __future__ import annotations
 
@@ -66,21 +66,29 @@ LAYOUTS = {"resnet18": (BasicBlock, (2, 2, 2, 2)), "resnet34": (BasicBlock, (3, 
            "resnet50": (Bottleneck, (3, 4, 6, 3))}
 
 
+def _layer(block: type[nn.Module], cin: int, planes: int, depth: int, stride: int) -> nn.Sequential:
+    downsample = None
+    if stride != 1 or cin != planes * block.expansion:  # built before the block, as torchvision
+        downsample = nn.Sequential(_conv1x1(cin, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion))
+    blocks = [block(cin, planes, stride, downsample)]
+    blocks += [block(planes * block.expansion, planes) for _ in range(1, depth)]
+    return nn.Sequential(*blocks)
+
+
 class ResNet(nn.Module):
     """Input ``[B, 3, H, W]`` float -> logits ``[B, num_classes]``; ``backbones`` uses its stages."""
 
     def __init__(self, name: str, num_classes: int = 1000):
         super().__init__()
         block, depths = LAYOUTS[name]
-        self.cin = 64
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._layer(block, 64, depths[0], 1)
-        self.layer2 = self._layer(block, 128, depths[1], 2)
-        self.layer3 = self._layer(block, 256, depths[2], 2)
-        self.layer4 = self._layer(block, 512, depths[3], 2)
+        self.layer1 = _layer(block, 64, 64, depths[0], 1)
+        self.layer2 = _layer(block, 64 * block.expansion, 128, depths[1], 2)
+        self.layer3 = _layer(block, 128 * block.expansion, 256, depths[2], 2)
+        self.layer4 = _layer(block, 256 * block.expansion, 512, depths[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)  # built even when dropped: same RNG draws
         for m in self.modules():
@@ -89,16 +97,6 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
-
-    def _layer(self, block: type[nn.Module], planes: int, depth: int, stride: int) -> nn.Sequential:
-        downsample = None
-        if stride != 1 or self.cin != planes * block.expansion:  # built before the block, as torchvision
-            downsample = nn.Sequential(_conv1x1(self.cin, planes * block.expansion, stride),
-                                       nn.BatchNorm2d(planes * block.expansion))
-        blocks = [block(self.cin, planes, stride, downsample)]
-        self.cin = planes * block.expansion
-        blocks += [block(self.cin, planes) for _ in range(1, depth)]
-        return nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
