@@ -27,8 +27,8 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def learned_run(tmp_path_factory):
-    """The whole DAG on 36 tiny clips (``LEARNING``), once per test session (about 5 min on one
-    xdist worker's single thread, 4 on 2 threads); its root. Under xdist the first worker to ask
+    """The whole DAG on 36 tiny clips (``LEARNING``), once per test session (about 3.7 min on one
+    xdist worker's single thread, 2.6 on 2 threads); its root. Under xdist the first worker to ask
     computes it and the others wait for it (a file lock in the session's shared temp folder).
     test_learning's margins hold on 1 and on 2 threads (its docstring)."""
     base = tmp_path_factory.getbasetemp()
