@@ -102,9 +102,9 @@ def test_training_runs_for_every_supervision_and_keeps_best_validation(model, cr
 
 
 def test_a_model_does_not_depend_on_the_models_trained_before_it(learned_run, tmp_path, monkeypatch):
-    """Each train_seg model starts from base.seed's draw: ``full``, trained alone here, is the same
-    network as ``learned_run``'s, trained there after ``pseudo`` and ``none``, so single-seed
-    comparisons between the supervisions differ only by their targets."""
+    """Each train_seg model starts from base.seed's draw: ``pseudo``, trained here after ``none``, is
+    the same network as ``learned_run``'s, trained there alone, so single-seed comparisons between
+    the supervisions differ only by their targets."""
     import shutil
 
     import h5py
@@ -115,12 +115,12 @@ def test_a_model_does_not_depend_on_the_models_trained_before_it(learned_run, tm
     root = tmp_path / "run"
     shutil.copytree(learned_run, root, ignore=shutil.ignore_patterns("seg", "reports", "*.resume.pt"))
     params = yaml.safe_load((learned_run / "params.yaml").read_text())
-    assert params["seg"]["supervision"] == "pseudo" and params["seg"]["baselines"] == ["none", "full"]
-    params["seg"].update(supervision="full", baselines=[])
+    assert params["seg"]["supervision"] == "pseudo" and params["seg"]["baselines"] == []
+    params["seg"].update(supervision="none", baselines=["pseudo"])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(root)
     assert train_seg.main(["--params", "params.yaml"]) == 0  # same thread count as learned_run: same floats
     for split in ("val", "test"):
-        with h5py.File(learned_run / "data/seg/full" / f"{split}.h5") as third, \
-                h5py.File(root / "data/seg/full" / f"{split}.h5") as alone:
-            assert np.array_equal(third["prob"][:], alone["prob"][:]), split
+        with h5py.File(learned_run / "data/seg/pseudo" / f"{split}.h5") as alone, \
+                h5py.File(root / "data/seg/pseudo" / f"{split}.h5") as second:
+            assert np.array_equal(alone["prob"][:], second["prob"][:]), split
