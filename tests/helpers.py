@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -37,6 +38,12 @@ LEARNING = {
     # no baselines: no test reads them from this run (test_dvc_pipeline's project trains them)
     "seg": {"steps": 150, "val_every": 50, "batch_size": 12, "width": 16, "image_size": 32, "baselines": []},
 }
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """md5 of every file under ``folder``, by path relative to it."""
+    return {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -11,14 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, write_params
+from tests.helpers import REPO, tree_digest, write_params
 
 BIG = {"data": {"synthetic": {"videos_train": 60, "videos_val": 10, "videos_test": 10, "frame_size": 96}}}
-
-
-def tree_digest(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def interruptible() -> None:
