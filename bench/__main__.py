@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, map_scales, pipeline, retrieval_ceiling, robustness, seg_inputs
+from bench import explorer, map_scales, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs", "seg-seeds")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs", "seg-seeds")
 
 
 def run_log(part: str) -> Path:
@@ -155,6 +155,18 @@ def main(argv=None) -> int:
         for r in runs:
             print(f"| {r['videos']} ({r['files']}) | {r['manifest']['noop_s']:.2f} s | {r['folder']['noop_s']:.2f} s | "
                   f"{r['manifest_stage_s']:.2f} s |")
+    if "noop-dag" in parts:  # on the project in the current directory (after `dvc repro`)
+        raw["noop_dag"] = run = pipeline.noop_dag_run(pipeline.AVSBENCH_S4)
+        print(f"\n### No-op `dvc repro` of the whole DAG, a user's folder of {run['videos']} videos ({run['files']} files)\n")
+        print("Each run ran only the always-changed `manifest`; the DAG's outputs are those of the project's own "
+              f"`dvc repro` (`{run['project']}`).\n")
+        print("| dataset folder | no-op `dvc repro`, each run |\n|---|---|")
+        for variant in ("outside", "inside", "inside, in .dvcignore"):
+            print(f"| {variant} the project | " + ", ".join(f"{s:.2f} s" for s in run[variant]) + " |")
+    if "val-scoring" in parts:
+        raw["val_scoring"] = runs = val_scoring.run()
+        print(f"\n### `train_seg`'s validation scoring at AVSBench S4 val size\n\n{val_scoring.__doc__.split(chr(10) * 2)[1]}\n")
+        print("\n".join(val_scoring.table(runs)))
     if "evaluate" in parts:
         raw["evaluate"] = runs = [pipeline.evaluate_memory_run(v) for v in (16, 160)]
         print("\n### `evaluate` memory against the test-split size (stand-in maps for all 14 scored outputs)\n")

@@ -282,6 +282,64 @@ def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
     return out
 
 
+def noop_dag_run(counts: dict, repeats: int = 3) -> dict:
+    """No-op ``dvc repro`` of the whole DAG with a user's dataset folder of ``counts`` videos
+    (``data.source=avsbench``), in copies of the project in the current directory after its
+    ``dvc repro``.
+
+    Each copy records that run's outputs against the new folder with ``dvc commit -f`` (they are
+    the current project's size: DVC checks an unchanged output by inode, size and mtime in its state
+    cache, not by content), then runs ``dvc repro`` ``repeats`` times; each must run only the
+    always-changed ``manifest``. Three places for the folder: outside the project, inside it, and
+    inside it listed in ``.dvcignore``."""
+    from avs_core.config import SyntheticParams
+    from avs_core.pipeline.synthesize import generate
+
+    src = Path.cwd()
+    if not (src / "dvc.lock").is_file():
+        raise RuntimeError(f"{src} has no dvc.lock: run `dvc repro` there first")
+    videos = sum(counts.values())
+    out = {"videos": videos, "frames": videos * FRAMES_PER_VIDEO, "project": str(src)}
+    with tempfile.TemporaryDirectory() as tmp:
+        outside = Path(tmp) / "avsbench_data"
+        t = time.perf_counter()
+        generate(outside, "s4", SyntheticParams(**counts))
+        out["generate_s"] = time.perf_counter() - t
+        out["files"] = sum(1 for p in outside.rglob("*") if p.is_file())
+        for variant in ("outside", "inside", "inside, in .dvcignore"):
+            root = Path(tmp) / "project"
+            shutil.rmtree(root, ignore_errors=True)
+            keep = shutil.ignore_patterns("__pycache__", "avsbench_synthetic", "checkpoints")
+            for name in ("avs_core", "stages", "data", "models", "reports"):
+                shutil.copytree(src / name, root / name, ignore=keep)
+            for name in (".gitignore", ".dvcignore", "dvc.yaml", "dvc.lock"):
+                shutil.copy(src / name, root / name)
+            data = outside
+            if variant != "outside":
+                data = root / "userdata"
+                outside.rename(data)
+                with (root / ".gitignore").open("a") as fh:
+                    fh.write("/userdata/\n")
+                if "dvcignore" in variant:
+                    with (root / ".dvcignore").open("a") as fh:
+                        fh.write("/userdata/\n")
+            params = yaml.safe_load((src / "params.yaml").read_text())
+            params["data"].update(source="avsbench", root=str(data))
+            (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            _timed(f"git init -q -b main . && dvc init -q && {sys.executable} -m stages.synthesize --params params.yaml"
+                   f" && {sys.executable} -m stages.manifest --params params.yaml && dvc commit -f -q && git add -A && git commit -qm bench", root)
+            noops = []
+            for _ in range(repeats):
+                wall, log = _timed("dvc repro", root)
+                ran = re.findall(r"Running stage '(\w+)'", log)
+                assert ran == ["manifest"], f"{variant}: not a no-op, it ran {ran}"
+                noops.append(wall)
+            out[variant] = noops
+            if data != outside:
+                data.rename(outside)
+    return out
+
+
 def evaluate_memory_run(test_videos: int, keep: Path | None = None) -> dict:
     """``evaluate`` alone on a test split of ``test_videos`` videos, every scored output present as
     stand-in maps of the default shapes (:data:`avs_core.scored.OUTPUTS`); returns its work time

@@ -246,7 +246,7 @@ def test_official_ms3_layout_runs_through_the_same_dag(project):
     out = run("dvc exp run -S data.source=avsbench -S data.subset=ms3 -S data.root=fixture -S alignment.batch_size=2",
               root)
     assert {"prepare", "evaluate"} <= set(ran(out.stdout))
-    assert [p.name for p in (root / "data/avsbench_synthetic").iterdir()] == ["NOT_GENERATED.txt"]  # nothing generated
+    assert [p.name for p in (root / "data/avsbench_synthetic").iterdir()] == ["ABOUT.txt"]  # nothing generated
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert metrics["test"]["source"] == "avsbench" and metrics["test"]["subset"] == "ms3"
     assert metrics["methods"]["seg_pseudo"]["miou"] >= 0 and "cam" not in metrics["methods"]  # MS3 has no categories

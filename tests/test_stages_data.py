@@ -137,8 +137,23 @@ def test_manifest_and_synthesize_with_a_real_dataset_folder(workdir, caplog):
 
     write_params(workdir, {"data": {"source": "avsbench", "root": "absent"}})
     assert synthesize.main(["--params", "params.yaml"]) == 0  # nothing to generate: a note only
-    assert [p.name for p in Path("data/avsbench_synthetic").iterdir()] == ["NOT_GENERATED.txt"]
+    assert [p.name for p in Path("data/avsbench_synthetic").iterdir()] == ["ABOUT.txt"]
     with caplog.at_level(logging.ERROR):
         assert manifest.main(["--params", "params.yaml"]) == 2
     assert "absent does not exist" in caplog.text and "data.root" in caplog.text
     assert not Path("data/manifest.tsv").exists()
+
+
+def test_a_dataset_folder_inside_the_project_asks_for_dvcignore(tmp_path):
+    from avs_core.pipeline.manifest import dvcignore_hint
+
+    (tmp_path / "proj" / "userdata" / "AVSBench").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    proj = tmp_path / "proj"
+    assert dvcignore_hint(tmp_path / "outside", proj) is None  # DVC never walks it
+    hint = dvcignore_hint(proj / "userdata" / "AVSBench", proj)
+    assert hint and "'/userdata/AVSBench/' to .dvcignore" in hint
+    (proj / ".dvcignore").write_text("# dataset\n/other/\n")
+    assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is not None
+    (proj / ".dvcignore").write_text("# dataset\n/userdata/\n")  # a folder above it counts
+    assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is None

@@ -8,14 +8,14 @@ stereo audio is averaged to mono, other sample rates are resampled, masks are bi
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
+from scipy.signal import resample_poly
 
 from avs_core.data.records import DataError, VideoRecord
 
@@ -107,7 +107,8 @@ def read_audio(video_id: str, path: Path, sample_rate: int, seconds: float) -> n
         raise DataError(video_id, path, "WAV holds NaN or infinite samples", "re-extract the audio")
     mono = np.clip(wav.mean(axis=1), -1.0, 1.0)
     if rate != sample_rate:
-        mono = AF.resample(torch.from_numpy(mono), rate, sample_rate).numpy()
+        g = math.gcd(rate, sample_rate)  # polyphase FIR (Kaiser window): anti-aliased, as librosa's 'polyphase'
+        mono = resample_poly(mono, sample_rate // g, rate // g).astype(np.float32)
     if np.abs(mono).max() < SILENCE_PEAK:
         raise DataError(video_id, path, "silent audio (peak below 1e-4)",
                         "a silent clip cannot say which object sounds; drop the video or use data.on_error=skip")

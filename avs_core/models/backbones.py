@@ -16,6 +16,15 @@ STAGE_CHANNELS = {name: tuple(c * block.expansion for c in (64, 128, 256, 512))
                   for name, (block, _) in LAYOUTS.items()}
 STAGE_STRIDES = (4, 8, 16, 32)
 
+# torchvision's DEFAULT ImageNet weights (``get_model_weights(name).DEFAULT.url``), fetched the way
+# torchvision fetches them, into the same cache ($TORCH_HOME/hub/checkpoints), without torchvision
+# installed: its CUDA wheels cost gigabytes and the CPU torch cannot import PyPI's torchvision.
+IMAGENET_URLS = {
+    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",  # IMAGENET1K_V1
+    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",  # IMAGENET1K_V1
+    "resnet50": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",  # IMAGENET1K_V2
+}
+
 
 class WeightsError(RuntimeError):
     """Pretrained weights could not be loaded; the message says what to do instead."""
@@ -59,7 +68,7 @@ def build_resnet(name: str, weights: str, in_channels: int = 3) -> nn.Module:
 
     Args:
         name: ``resnet18`` | ``resnet34`` | ``resnet50``.
-        weights: ``none`` (random init), ``imagenet`` (torchvision's download, cached in
+        weights: ``none`` (random init), ``imagenet`` (torchvision's weights and cache,
             ``$TORCH_HOME``) or a path to a local state dict (``.pth`` / ``.pt``).
         in_channels: 3 for images; 1 for spectrograms (ImageNet conv1 weights are averaged over RGB,
             as WS-AVS does).
@@ -68,11 +77,8 @@ def build_resnet(name: str, weights: str, in_channels: int = 3) -> nn.Module:
         raise ValueError(f"unknown backbone {name!r}")
     net = ResNet(name)
     if weights == "imagenet":
-        import torchvision  # only to download: importing it costs about 3 s (resnet.py)
-
-        enum = torchvision.models.get_model_weights(name).DEFAULT
-        try:
-            state = enum.get_state_dict(progress=False, check_hash=True)
+        try:  # check_hash: the file name carries the first digits of its SHA-256
+            state = torch.hub.load_state_dict_from_url(IMAGENET_URLS[name], progress=False, check_hash=True)
         except Exception as exc:  # noqa: BLE001 - offline, proxy, corrupt download ...
             raise WeightsError(f"could not get the ImageNet weights for {name} ({exc.__class__.__name__}: "
                                f"{exc}). Offline? Pass a local checkpoint path instead, e.g. "

@@ -40,6 +40,29 @@ def dataset_manifest(root: str | Path) -> str:
     return "".join(sorted(lines))
 
 
+def dvcignore_hint(root: str | Path, project: str | Path) -> str | None:
+    """What to do when a user's dataset folder ``root`` lies inside the DVC project ``project``
+    without a ``.dvcignore`` line naming it or a folder above it; ``None`` otherwise.
+
+    DVC walks every folder of the workspace that ``.dvcignore`` does not exclude, looking for
+    ``dvc.yaml`` files, on every command: with AVSBench inside the project that walk costs about 10 s
+    of each no-op ``dvc repro`` (``docs/BENCHMARKS.md``). The dataset needs no DVC tracking (this
+    stage lists it), so excluding it loses nothing.
+    """
+    project = Path(project).resolve()
+    try:
+        rel = Path(root).resolve().relative_to(project).as_posix()
+    except ValueError:
+        return None  # outside the project: DVC never walks it
+    ignore = project / ".dvcignore"
+    listed = [line.strip().strip("/") for line in (ignore.read_text().splitlines() if ignore.is_file() else [])]
+    if any(entry and not entry.startswith("#") and (rel == entry or rel.startswith(entry + "/")) for entry in listed):
+        return None
+    return (f"the dataset folder {rel}/ is inside the project and not in .dvcignore: every dvc command walks "
+            f"all of its folders (about 10 s of each no-op dvc repro at AVSBench size). Add the line "
+            f"'/{rel}/' to .dvcignore, or keep the dataset outside the project")
+
+
 def write_manifest(root: str | Path, out: str | Path) -> int:
     """Write the manifest of ``root`` to ``out`` atomically; returns the number of files."""
     text = dataset_manifest(root)

@@ -38,7 +38,7 @@ from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_loss
 from avs_core.maps import minmax
-from avs_core.metrics import miou
+from avs_core.metrics import frame_iou
 from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
 from avs_core.models.unet import AudioUNet
@@ -164,13 +164,22 @@ def predict(model: nn.Module, data: SegData, batch_videos: int = 8, dist: DistIn
 
 
 def val_miou(model: nn.Module, data: SegData, masks: np.ndarray, dist: DistInfo = SINGLE) -> float:
-    """Validation mIoU against the validation split's ground truth (annotated frames)."""
-    probs = np.concatenate([p for _, p in predict(model, data, dist=dist)])
-    logits = torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6))
-    logits = F.interpolate(logits.flatten(0, 1)[:, None], size=masks.shape[-2:], mode="bilinear",
-                           align_corners=False)[:, 0]
-    ann = data.split.annotated.reshape(-1)
-    return miou(logits[ann], torch.from_numpy(masks.reshape(-1, *masks.shape[-2:])[ann]).float())
+    """Validation mIoU against the validation split's ground truth ``masks`` ``[V, T, H0, W0]``
+    (annotated frames), scored one prediction batch at a time: upsampling the whole split at once
+    held gigabytes at AVSBench size."""
+    annotated = data.split.annotated  # [V, T] bool
+    iou_sum, frames = 0.0, 0
+    for start, probs in predict(model, data, dist=dist):  # [n, T, s, s]
+        keep = annotated[start:start + len(probs)]
+        if not keep.any():
+            continue
+        logits = torch.logit(torch.from_numpy(probs[keep]).clamp(1e-6, 1 - 1e-6))  # [m, s, s]
+        logits = F.interpolate(logits[:, None], size=masks.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        gt = torch.from_numpy(masks[start:start + len(probs)][keep]).float()  # [m, H0, W0]
+        iou = frame_iou(logits, gt)
+        iou_sum += float(iou.double().sum())
+        frames += len(iou)
+    return iou_sum / frames if frames else float("nan")
 
 
 class WeakClassifier(nn.Module):
