@@ -188,6 +188,24 @@ def test_wav_conversions(tmp_path):
     assert np.abs(read_audio("v", tmp_path / "loud.wav", 16000, 1.0)).max() <= 1.0
 
 
+@pytest.mark.parametrize("rate", [44100, 48000, 8000])
+def test_resampling_keeps_the_band_and_drops_what_would_alias(tmp_path, rate):
+    """A 1 kHz tone keeps its pitch and level at 16 kHz; from 44.1 / 48 kHz, a 10 kHz tone (above
+    the new 8 kHz Nyquist, it would fold to 6 kHz) is filtered out, not aliased."""
+    t = np.arange(rate * 2) / rate
+    for freq, gain_db in [(1000, (-0.2, 0.2)), (10000, (-200, -40))]:
+        if freq >= rate / 2:
+            continue
+        sf.write(str(tmp_path / "tone.wav"), (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate, subtype="FLOAT")
+        x = read_audio("v", tmp_path / "tone.wav", 16000, 2.0)
+        assert x.shape == (32000,) and x.dtype == np.float32
+        spectrum = np.abs(np.fft.rfft(x[4000:-4000] * np.hanning(24000)))  # edges: the filter's transients
+        level_db = 20 * np.log10(spectrum.max() / (0.5 * np.hanning(24000).sum() / 2))
+        assert gain_db[0] < level_db < gain_db[1], (freq, level_db)
+        if freq < 8000:
+            assert abs(np.argmax(spectrum) * 16000 / 24000 - freq) <= 1  # one bin = 0.67 Hz
+
+
 def test_frame_size_mismatch_within_video(tmp_path):
     _, rec = _s4_record(tmp_path)
     cv2.imwrite(str(rec.frame_paths[3]), np.zeros((40, 40, 3), np.uint8))
