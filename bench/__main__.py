@@ -161,7 +161,7 @@ def main(argv=None) -> int:
         print("Each run ran only the always-changed `manifest`; the DAG's outputs are those of the project's own "
               f"`dvc repro` (`{run['project']}`).\n")
         print("| dataset folder | no-op `dvc repro`, each run |\n|---|---|")
-        for variant in ("outside", "inside", "inside, in .dvcignore"):
+        for variant in pipeline.NOOP_PLACES:
             print(f"| {variant} the project | " + ", ".join(f"{s:.2f} s" for s in run[variant]) + " |")
     if "val-scoring" in parts:
         raw["val_scoring"] = runs = val_scoring.run()

@@ -282,6 +282,9 @@ def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
     return out
 
 
+NOOP_PLACES = ("outside", "inside, in .gitignore", "inside, in .gitignore and .dvcignore", "inside, in neither")
+
+
 def noop_dag_run(counts: dict, repeats: int = 3) -> dict:
     """No-op ``dvc repro`` of the whole DAG with a user's dataset folder of ``counts`` videos
     (``data.source=avsbench``), in copies of the project in the current directory after its
@@ -290,8 +293,8 @@ def noop_dag_run(counts: dict, repeats: int = 3) -> dict:
     Each copy records that run's outputs against the new folder with ``dvc commit -f`` (they are
     the current project's size: DVC checks an unchanged output by inode, size and mtime in its state
     cache, not by content), then runs ``dvc repro`` ``repeats`` times; each must run only the
-    always-changed ``manifest``. Three places for the folder: outside the project, inside it, and
-    inside it listed in ``.dvcignore``."""
+    always-changed ``manifest``. The folder lies outside the project, or inside it (``userdata/``)
+    listed in ``.gitignore``, in ``.gitignore`` and ``.dvcignore``, or in neither (left untracked)."""
     from avs_core.config import SyntheticParams
     from avs_core.pipeline.synthesize import generate
 
@@ -306,7 +309,7 @@ def noop_dag_run(counts: dict, repeats: int = 3) -> dict:
         generate(outside, "s4", SyntheticParams(**counts))
         out["generate_s"] = time.perf_counter() - t
         out["files"] = sum(1 for p in outside.rglob("*") if p.is_file())
-        for variant in ("outside", "inside", "inside, in .dvcignore"):
+        for variant in NOOP_PLACES:
             root = Path(tmp) / "project"
             shutil.rmtree(root, ignore_errors=True)
             keep = shutil.ignore_patterns("__pycache__", "avsbench_synthetic", "checkpoints")
@@ -318,16 +321,16 @@ def noop_dag_run(counts: dict, repeats: int = 3) -> dict:
             if variant != "outside":
                 data = root / "userdata"
                 outside.rename(data)
-                with (root / ".gitignore").open("a") as fh:
-                    fh.write("/userdata/\n")
-                if "dvcignore" in variant:
-                    with (root / ".dvcignore").open("a") as fh:
-                        fh.write("/userdata/\n")
+                for listed in (".gitignore", ".dvcignore"):
+                    if listed in variant:
+                        with (root / listed).open("a") as fh:
+                            fh.write("/userdata/\n")
+            untracked = " -- . ':!userdata'" if variant.endswith("neither") else ""  # as a user who never adds it
             params = yaml.safe_load((src / "params.yaml").read_text())
             params["data"].update(source="avsbench", root=str(data))
             (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
             _timed(f"git init -q -b main . && dvc init -q && {sys.executable} -m stages.synthesize --params params.yaml"
-                   f" && {sys.executable} -m stages.manifest --params params.yaml && dvc commit -f -q && git add -A && git commit -qm bench", root)
+                   f" && {sys.executable} -m stages.manifest --params params.yaml && dvc commit -f -q && git add -A{untracked} && git commit -qm bench", root)
             noops = []
             for _ in range(repeats):
                 wall, log = _timed("dvc repro", root)

@@ -25,6 +25,19 @@ def _rss_mib() -> float:
     raise RuntimeError("no VmRSS")
 
 
+class _CoarseStandIn:
+    """Random coarse maps made per batch, as ``CoarseMaps`` reads them per batch from HDF5."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __getitem__(self, index):
+        import numpy as np
+
+        vids, _ = index
+        return np.random.default_rng(len(vids)).random((len(vids), self.size, self.size), dtype=np.float32)
+
+
 def measure(variant: str, videos: int) -> dict:
     """One variant in this process: ``blockwise`` (the stage's) or ``whole-split`` (before)."""
     import numpy as np
@@ -43,11 +56,11 @@ def measure(variant: str, videos: int) -> dict:
                         frames=rng.integers(0, 256, (videos, t, 3, size, size), dtype=np.uint8),
                         annotated=np.ones((videos, t), dtype=bool), audio=np.zeros((videos, t, 1, 1, 1), np.float32),
                         category_names=["a"])
-    masks = (rng.random((videos, t, MASK_SIZE, MASK_SIZE)) < 0.3).astype(np.uint8)
+    masks = rng.integers(0, 2, (videos, t, MASK_SIZE, MASK_SIZE), dtype=np.uint8)  # no float temporary: ru_maxrss
     audio = rng.standard_normal((videos, t, params.alignment.dim)).astype(np.float32)
     torch.manual_seed(0)
     model = build_model(params.seg, params.alignment, t, None)
-    data = SegData(split, params.seg, audio)
+    data = SegData(split, params.seg, audio, _CoarseStandIn(size) if params.seg.coarse_input else None)
     before = _rss_mib()
     start = time.perf_counter()
     score = (val_miou if variant == "blockwise" else val_miou_whole_split)(model, data, masks)
@@ -59,7 +72,9 @@ def run(videos: int = 740) -> list[dict]:
     out = []
     for variant in ("whole-split", "blockwise"):
         code = f"import json, sys; from bench.val_scoring import measure; print(json.dumps(measure({variant!r}, {videos})))"
-        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"val-scoring {variant} failed:\n{done.stderr[-3000:]}")
         out.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return out
 

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import logging
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -156,4 +157,9 @@ def test_a_dataset_folder_inside_the_project_asks_for_dvcignore(tmp_path):
     (proj / ".dvcignore").write_text("# dataset\n/other/\n")
     assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is not None
     (proj / ".dvcignore").write_text("# dataset\n/userdata/\n")  # a folder above it counts
+    assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is None
+    (proj / ".dvcignore").unlink()
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is not None  # untracked, not ignored
+    (proj / ".gitignore").write_text("/userdata/\n")  # git-ignored folders DVC skips as well
     assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is None
