@@ -157,12 +157,13 @@ def main(argv=None) -> int:
                   f"{r['manifest_stage_s']:.2f} s |")
     if "noop-dag" in parts:  # on the project in the current directory (after `dvc repro`)
         raw["noop_dag"] = run = pipeline.noop_dag_run(pipeline.AVSBENCH_S4)
-        print(f"\n### No-op `dvc repro` of the whole DAG, a user's folder of {run['videos']} videos ({run['files']} files)\n")
+        print(f"\n### No-op `dvc repro` of the whole DAG, a dataset folder of {run['videos']} videos ({run['files']} files)\n")
         print("Each run ran only the always-changed `manifest`; the DAG's outputs are those of the project's own "
               f"`dvc repro` (`{run['project']}`).\n")
         print("| dataset folder | no-op `dvc repro`, each run |\n|---|---|")
         for variant in pipeline.NOOP_PLACES:
-            print(f"| {variant} the project | " + ", ".join(f"{s:.2f} s" for s in run[variant]) + " |")
+            place = "the pipeline's own synthetic output (`data.source=synthetic`)" if variant == "synthetic" else f"{variant} the project"
+            print(f"| {place} | " + ", ".join(f"{s:.2f} s" for s in run[variant]) + " |")
     if "val-scoring" in parts:
         raw["val_scoring"] = runs = val_scoring.run()
         print(f"\n### `train_seg`'s validation scoring at AVSBench S4 val size\n\n{val_scoring.__doc__.split(chr(10) * 2)[1]}\n")
