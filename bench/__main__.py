@@ -162,7 +162,8 @@ def main(argv=None) -> int:
               f"`dvc repro` (`{run['project']}`).\n")
         print("| dataset folder | no-op `dvc repro`, each run |\n|---|---|")
         for variant in pipeline.NOOP_PLACES:
-            place = "the pipeline's own synthetic output (`data.source=synthetic`)" if variant == "synthetic" else f"{variant} the project"
+            place = ("the pipeline's own synthetic output (`data.source=synthetic`)" if variant == "synthetic" else
+                     "outside the project" if variant == "outside" else f"inside the project, {variant.split(', ', 1)[1]}")
             print(f"| {place} | " + ", ".join(f"{s:.2f} s" for s in run[variant]) + " |")
     if "val-scoring" in parts:
         raw["val_scoring"] = runs = val_scoring.run()
