@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs", "seg-seeds")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "retrieval-ceiling", "seg-inputs", "seg-seeds")
 
 
 def run_log(part: str) -> Path:
@@ -137,6 +137,11 @@ def main(argv=None) -> int:
         print(f"\n### AVSBench S4 size: {run['videos']} videos, {run['frames']} frames\n")
         print(f"Non-training stages, each its own process; stand-in upstream maps for pamr / crf. "
               f"Disk used: {run['disk_gib']:.1f} GiB.\n")
+        print("\n".join(pipeline.stage_table(run)))
+    if "avsbench-train-seg" in parts:  # in a project after `dvc repro align` (its align model)
+        raw["avsbench_train_seg"] = run = pipeline.avsbench_train_seg_run(TEN_X_OVERRIDE["seg"])
+        print(f"\n### `train_seg` at AVSBench S4 size: {run['videos']} videos, {run['frames']} frames\n")
+        print(f"Stand-in coarse maps and CRF masks, this project's align model, seg overrides `{run['seg']}`.\n")
         print("\n".join(pipeline.stage_table(run)))
     if "avsbench-dag" in parts:  # every stage at AVSBench S4 size, the 10x run's budget: over 2 h on 2 cores (never completed here; docs/BENCHMARKS.md, session 7)
         raw["avsbench_dag"] = pipeline.pipeline_run(1, TEN_X_OVERRIDE, counts=pipeline.AVSBENCH_S4, log=run_log("avsbench-dag"),

@@ -203,6 +203,37 @@ def avsbench_scale_run(counts: dict | None = None, keep: Path | None = None) -> 
     return {"videos": videos, "frames": videos * FRAMES_PER_VIDEO, "disk_gib": disk / 2**30, "stages": stats}
 
 
+def avsbench_train_seg_run(seg_override: dict, keep: Path | None = None, counts: dict | None = None) -> dict:
+    """``train_seg`` alone at AVSBench S4 size, as its own process, after the real ``synthesize``,
+    ``prepare`` and ``spectrograms``; the project's own align model (``models/align.pt`` of the
+    current directory, after its ``dvc repro align``: its size does not depend on the data); coarse
+    maps and CRF masks as stand-ins (smooth random fields; the stage's memory and time do not depend
+    on their values). ``seg_override``: the ``seg`` params (the 10x budget's: 100 steps, no baselines)."""
+    model = Path.cwd() / "models" / "align.pt"
+    if not model.is_file():
+        raise RuntimeError(f"{model} is missing: run `dvc repro align` in this project first")
+    counts = counts or AVSBENCH_S4
+    params = _params({"data": {"synthetic": counts}, "seg": seg_override})
+    videos = sum(counts.values())
+    size = params["data"]["image_size"]
+    stats = {}
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        root = Path(tmp)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for stage in ("synthesize", "prepare", "spectrograms"):
+            wall, log = _timed(f"{sys.executable} -m stages.{stage}", root)
+            stats.update(_stage_stats(log, videos))
+            stats[stage]["process_s"] = wall
+        _write_stand_in(root, "data/align", "fused", "align", size)
+        _write_stand_in(root, "data/pseudo/crf", "mask", "crf", size, binary=True)
+        (root / "models").mkdir()
+        shutil.copy(model, root / "models" / "align.pt")
+        wall, log = _timed(f"{sys.executable} -m stages.train_seg", root)
+        stats.update(_stage_stats(log, videos))
+        stats["train_seg"]["process_s"] = wall
+    return {"videos": videos, "frames": videos * FRAMES_PER_VIDEO, "seg": seg_override, "stages": stats}
+
+
 def _copy_dataset(src: Path, key: str, dst: Path, new_key: str) -> None:
     import h5py
 
