@@ -9,7 +9,7 @@ import pytest
 from avs_core import __version__
 from avs_core.provenance import code_version
 from avs_core.store import (StoreError, atomic_dir, atomic_write_json, clear_interrupt, create_h5, open_h5,
-                            record_interrupt, was_interrupted)
+                            record_interrupt, was_interrupted, write_strings)
 from stages._common import run_stage
 from tests.helpers import REPO
 
@@ -125,6 +125,24 @@ def test_map_writer_refuses_nan_and_names_the_video(tmp_path):
             values[0, 3, 1, 1] = np.inf
             writer.add("walk", 2, values)
     assert not list(tmp_path.iterdir())
+
+
+def test_map_chunks_read_the_whole_map_and_check_each_chunk(tmp_path):
+    import h5py
+
+    from avs_core.data.maps import map_chunks, read_maps
+
+    maps = np.random.default_rng(0).random((7, 5, 4, 4), dtype=np.float32)
+    with create_h5(tmp_path / "m.h5", stage="t") as fh:
+        write_strings(fh, "ids", [f"v{i}" for i in range(7)])
+        fh.create_dataset("walk", data=maps)
+    starts, parts = zip(*map_chunks(tmp_path / "m.h5", "walk", chunk=3))
+    assert starts == (0, 3, 6) and [len(p) for p in parts] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(parts), read_maps(tmp_path / "m.h5", "walk"))
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        f["walk"][4, 0, 0, 0] = np.nan
+    with pytest.raises(StoreError, match=r"video\(s\) v4"):
+        list(map_chunks(tmp_path / "m.h5", "walk", chunk=3))
 
 
 def test_diverged_loss_stops_training(tmp_path):

@@ -83,6 +83,15 @@ def map_file(path: Path, stage: str, split: str, params: dict, prepared: Path) -
         yield MapWriter(fh, ids, f"{stage} output {path.name} ({split})")
 
 
+def map_chunks(path: Path, key: str, chunk: int = CHUNK_VIDEOS) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, maps [n, T, ...])`` of dataset ``key`` of a map file, ``chunk`` videos at a time
+    (bounded memory), each chunk checked as :func:`read_maps` checks it."""
+    with open_h5(path) as f:
+        num_videos = len(f["ids"])
+    for start in range(0, num_videos, chunk):
+        yield start, read_maps(path, key, start, start + chunk)
+
+
 def read_maps(path: Path, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
     with open_h5(path) as f:
         if key not in f:

@@ -24,12 +24,11 @@ from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
 from avs_core.learning import Check
-from avs_core.data.maps import CHUNK_VIDEOS, frame_chunks, map_file, read_maps, train_frames
+from avs_core.data.maps import frame_chunks, map_chunks, map_file, read_maps, train_frames
 from avs_core.engine.frames import fit, learning_check, upsample
 from avs_core.refine.random_walk import pair_distance, random_walk
 from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress
-from avs_core.store import open_h5
 
 
 def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
@@ -41,12 +40,8 @@ def train_trimap(pamr_train: Path, p: AffinityParams) -> np.ndarray:
     """``[N, g, g]`` uint8: the tri-map of every train frame (video-major) on the affinity grid,
     from the PAMR maps read ``CHUNK_VIDEOS`` videos at a time (the split's float32 maps are never
     held whole: 3.2 GiB at AVSBench size and 224 px)."""
-    with open_h5(pamr_train) as f:
-        num_videos = f["pamr"].shape[0]
-    parts = []
-    for start in range(0, num_videos, CHUNK_VIDEOS):
-        refined = read_maps(pamr_train, "pamr", start, start + CHUNK_VIDEOS)  # [n, T, S, S]
-        parts.append(trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy())
+    parts = [trimap(to_grid(refined.reshape(-1, *refined.shape[2:]), p.size), p.beta_low, p.beta_high).numpy()
+             for _, refined in map_chunks(pamr_train, "pamr")]  # [n, T, S, S] each
     return np.concatenate(parts)
 
 

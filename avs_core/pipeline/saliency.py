@@ -21,11 +21,10 @@ from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, broadcast_from_main
 from avs_core.models.heads import SaliencyNet, build_backbone
 from avs_core.learning import Check, loss_check
-from avs_core.data.maps import CHUNK_VIDEOS, map_file, read_maps, train_frames
+from avs_core.data.maps import map_chunks, map_file, read_maps, train_frames
 from avs_core.engine.frames import fit, predict_maps
 from avs_core.engine.parallel import ordered_map
 from avs_core.refine.crf import crf_chunk, settings_from
-from avs_core.store import open_h5
 
 
 def cue_inputs(frames: np.ndarray, c2am: np.ndarray, p: SaliencyParams) -> tuple[np.ndarray, np.ndarray]:
@@ -44,15 +43,13 @@ def saliency_cues(frames: np.ndarray, c2am_train: Path, p: SaliencyParams, worke
     whole (they peaked at 7.0 GiB at AVSBench size and 128 px). Each frame's cue is its own CRF, so
     the result does not depend on the chunking.
     """
-    with open_h5(c2am_train) as f:
-        num_videos, t = f["c2am"].shape[:2]
     settings = settings_from(p.cue_crf)
 
     def chunks():
-        for start in range(0, num_videos, CHUNK_VIDEOS):
-            c2am = read_maps(c2am_train, "c2am", start, start + CHUNK_VIDEOS)  # [n, T, S, S]
+        for start, c2am in map_chunks(c2am_train, "c2am"):  # [n, T, S, S]
+            first = start * c2am.shape[1]
             c2am = c2am.reshape(-1, *c2am.shape[2:])
-            yield (*cue_inputs(frames[start * t:start * t + len(c2am)], c2am, p), settings)
+            yield (*cue_inputs(frames[first:first + len(c2am)], c2am, p), settings)
 
     cues = np.empty((len(frames), *frames.shape[2:]), np.uint8)
     done = 0
