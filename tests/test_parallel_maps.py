@@ -106,8 +106,7 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
         with create_h5(workdir / f"data/{stage}/train.h5", stage=stage) as f:
             write_strings(f, "ids", [f"train{i}" for i in range(7)])
             f[key] = np.random.default_rng(1).uniform(0, 1, (7, 5, 24, 24)).astype(np.float32)
-    monkeypatch.setattr(saliency, "CHUNK_VIDEOS", 3)  # 3 + 3 + 1 videos
-    monkeypatch.setattr(affinity, "CHUNK_VIDEOS", 3)
+    monkeypatch.setattr("avs_core.data.maps.CHUNK_VIDEOS", 3)  # map_chunks reads 3 + 3 + 1 videos
     frames = train_frames(workdir / "data/prepared")
     c2am = read_maps(workdir / "data/c2am/train.h5", "c2am").reshape(-1, 24, 24)
     s = SaliencyParams()

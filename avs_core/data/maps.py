@@ -83,9 +83,10 @@ def map_file(path: Path, stage: str, split: str, params: dict, prepared: Path) -
         yield MapWriter(fh, ids, f"{stage} output {path.name} ({split})")
 
 
-def map_chunks(path: Path, key: str, chunk: int = CHUNK_VIDEOS) -> Iterator[tuple[int, np.ndarray]]:
+def map_chunks(path: Path, key: str, chunk: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """``(start, maps [n, T, ...])`` of dataset ``key`` of a map file, ``chunk`` videos at a time
-    (bounded memory), each chunk checked as :func:`read_maps` checks it."""
+    (default ``CHUNK_VIDEOS``; bounded memory), each chunk checked as :func:`read_maps` checks it."""
+    chunk = chunk or CHUNK_VIDEOS
     with open_h5(path) as f:
         num_videos = len(f["ids"])
     for start in range(0, num_videos, chunk):
