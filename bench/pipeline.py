@@ -174,31 +174,39 @@ def _write_stand_in(root: Path, rel: str, key: str, stage: str, size: int, binar
             write_stand_in_maps(fh, key, len(ids), size, binary, rng, signed=True)
 
 
-def avsbench_scale_run(counts: dict | None = None, keep: Path | None = None) -> dict:
-    """The non-training stages at AVSBench S4 size, each as its own process; returns per-stage stats."""
-    counts = counts or AVSBENCH_S4
-    params = _params({"data": {"synthetic": counts}})
-    videos = sum(counts.values())
-    size = params["data"]["image_size"]
-    stats = {}
+def _run_stages(root: Path, stages: tuple[str, ...], videos: int, stats: dict) -> None:
+    """Run each stage as its own process in ``root``, adding its figures (and process wall time) to ``stats``."""
+    for stage in stages:
+        wall, log = _timed(f"{sys.executable} -m stages.{stage}", root)
+        stats.update(_stage_stats(log, videos))
+        stats[stage]["process_s"] = wall
+
+
+@contextlib.contextmanager
+def _prepared_at_scale(counts: dict, override: dict, keep: Path | None):
+    """A temporary project with ``counts`` videos through the real ``synthesize``, ``prepare`` and
+    ``spectrograms`` (each its own process) and stand-in ``align`` coarse maps; yields
+    ``(root, videos, stats)``, ``stats`` holding those stages' figures."""
+    params = _params(_merge({"data": {"synthetic": counts}}, override))
+    videos, stats = sum(counts.values()), {}
     with tempfile.TemporaryDirectory(dir=keep) as tmp:
         root = Path(tmp)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        for stage in ("synthesize", "prepare", "spectrograms"):
-            wall, log = _timed(f"{sys.executable} -m stages.{stage}", root)
-            stats.update(_stage_stats(log, videos))
-            stats[stage]["process_s"] = wall
-        _write_stand_in(root, "data/align", "fused", "align", size)
+        _run_stages(root, ("synthesize", "prepare", "spectrograms"), videos, stats)
+        _write_stand_in(root, "data/align", "fused", "align", params["data"]["image_size"])
+        yield root, videos, stats
+
+
+def avsbench_scale_run(counts: dict | None = None, keep: Path | None = None) -> dict:
+    """The non-training stages at AVSBench S4 size, each as its own process; returns per-stage stats."""
+    size = _params({})["data"]["image_size"]
+    with _prepared_at_scale(counts or AVSBENCH_S4, {}, keep) as (root, videos, stats):
         _write_stand_in(root, "data/pseudo/saliency", "eq6", "saliency", size, binary=True)
-        wall, log = _timed(f"{sys.executable} -m stages.pamr", root)
-        stats.update(_stage_stats(log, videos))
-        stats["pamr"]["process_s"] = wall
+        _run_stages(root, ("pamr",), videos, stats)
         (root / "data/pseudo/affinity").mkdir(parents=True)
         for split in ("train", "val", "test"):  # the PAMR maps stand in for the random walk's
             _copy_dataset(root / "data/pseudo/pamr" / f"{split}.h5", "pamr", root / "data/pseudo/affinity" / f"{split}.h5", "walk")
-        wall, log = _timed(f"{sys.executable} -m stages.crf", root)
-        stats.update(_stage_stats(log, videos))
-        stats["crf"]["process_s"] = wall
+        _run_stages(root, ("crf",), videos, stats)
         disk = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return {"videos": videos, "frames": videos * FRAMES_PER_VIDEO, "disk_gib": disk / 2**30, "stages": stats}
 
@@ -212,25 +220,12 @@ def avsbench_train_seg_run(seg_override: dict, keep: Path | None = None, counts:
     model = Path.cwd() / "models" / "align.pt"
     if not model.is_file():
         raise RuntimeError(f"{model} is missing: run `dvc repro align` in this project first")
-    counts = counts or AVSBENCH_S4
-    params = _params({"data": {"synthetic": counts}, "seg": seg_override})
-    videos = sum(counts.values())
-    size = params["data"]["image_size"]
-    stats = {}
-    with tempfile.TemporaryDirectory(dir=keep) as tmp:
-        root = Path(tmp)
-        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        for stage in ("synthesize", "prepare", "spectrograms"):
-            wall, log = _timed(f"{sys.executable} -m stages.{stage}", root)
-            stats.update(_stage_stats(log, videos))
-            stats[stage]["process_s"] = wall
-        _write_stand_in(root, "data/align", "fused", "align", size)
+    size = _params({})["data"]["image_size"]
+    with _prepared_at_scale(counts or AVSBENCH_S4, {"seg": seg_override}, keep) as (root, videos, stats):
         _write_stand_in(root, "data/pseudo/crf", "mask", "crf", size, binary=True)
         (root / "models").mkdir()
         shutil.copy(model, root / "models" / "align.pt")
-        wall, log = _timed(f"{sys.executable} -m stages.train_seg", root)
-        stats.update(_stage_stats(log, videos))
-        stats["train_seg"]["process_s"] = wall
+        _run_stages(root, ("train_seg",), videos, stats)
     return {"videos": videos, "frames": videos * FRAMES_PER_VIDEO, "seg": seg_override, "stages": stats}
 
 
