@@ -35,7 +35,7 @@ def require_finite(values: np.ndarray, ids: list[str], what: str, hint: str) -> 
         what: the dataset and file, e.g. ``"'pamr' of data/pseudo/pamr/train.h5"``.
         hint: what the user should do (which upstream output or param to look at).
     """
-    if not np.issubdtype(values.dtype, np.floating):
+    if not np.issubdtype(values.dtype, np.floating) or values.size == 0:
         return
     bad_rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
     if bad_rows.any():
@@ -147,7 +147,7 @@ def create_h5(path: str | Path, *, stage: str, params: dict[str, Any] | None = N
             raise StoreError(f"cannot write {path}: {exc}") from None
         with fh:
             fh.attrs["stage"] = stage
-            fh.attrs["code_version"] = code_version()
+            fh.attrs["code_version"] = code_version(stage=stage)
             fh.attrs["params_json"] = json.dumps(params or {}, sort_keys=True)
             for key in sorted(attrs):
                 fh.attrs[key] = _attr_value(attrs[key])

@@ -49,14 +49,14 @@ def spectrogram_scipy(wave: np.ndarray, rate: int) -> np.ndarray:
 
 
 def val_miou_whole_split(model, data, masks) -> float:
-    """``train_seg.val_miou`` before session 17: the whole split's logits upsampled to the masks'
-    size in one tensor, then scored at once (its float32 temporaries are each N x H0 x W0)."""
+    """``train_seg.val_miou`` before session 17: the whole split upsampled to the masks' size in one
+    tensor, then scored at once (its float32 temporaries are each N x H0 x W0). Maps to logits as
+    the stage does since session 18 (resized, then thresholded as probabilities), so both score alike."""
+    from avs_core.maps import to_logits
     from avs_core.metrics import miou
     from avs_core.pipeline.train_seg import predict
 
     probs = np.concatenate([p for _, p in predict(model, data)])
-    logits = torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6))
-    logits = F.interpolate(logits.flatten(0, 1)[:, None], size=masks.shape[-2:], mode="bilinear",
-                           align_corners=False)[:, 0]
+    logits = to_logits(probs.reshape(-1, *probs.shape[-2:]), masks.shape[-2:], "prob")
     ann = data.split.annotated.reshape(-1)
     return miou(logits[ann], torch.from_numpy(masks.reshape(-1, *masks.shape[-2:])[ann]).float())

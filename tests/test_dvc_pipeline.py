@@ -84,7 +84,7 @@ def test_a_second_run_writes_identical_bytes(project, tmp_path, monkeypatch):
     root, _ = project
     again = tmp_path / "again"
     again.mkdir()
-    monkeypatch.setattr(store, "code_version", lambda: provenance.code_version(root))
+    monkeypatch.setattr(store, "code_version", lambda stage=None: provenance.code_version(root, stage))
     monkeypatch.chdir(again)
     run_tiny_dag(again, SMOKE)  # the project's params: the repo's, TINY, SMOKE
     assert (again / "params.yaml").read_text() == (root / "params.yaml").read_text()

@@ -124,3 +124,23 @@ def test_a_model_does_not_depend_on_the_models_trained_before_it(learned_run, tm
         with h5py.File(learned_run / "data/seg/pseudo" / f"{split}.h5") as alone, \
                 h5py.File(root / "data/seg/pseudo" / f"{split}.h5") as second:
             assert np.array_equal(alone["prob"][:], second["prob"][:]), split
+
+
+def test_validation_scores_predictions_as_evaluate_does(monkeypatch):
+    """Model selection (``val_miou``) and the results table (``evaluate``: ``score_map_blocks`` with
+    the ``prob`` rule) must threshold the same masks: resized to the ground truth first, then > 0.5.
+    Resizing logits instead moves the boundary between a confident and a hesitant pixel (0.99 next
+    to 0.3), which these predictions are made of."""
+    from avs_core.maps import score_map_blocks
+    from avs_core.pipeline import train_seg
+
+    split = _split()
+    split.annotated[:, 1:] = False  # frame 1 only, as AVSBench S4 annotates its train split
+    probs = np.where(np.random.default_rng(0).random((4, 5, 8, 8)) < 0.4, 0.99, 0.3).astype(np.float32)
+    monkeypatch.setattr(train_seg, "predict", lambda model, data, dist=None: iter([(0, probs[:3]), (3, probs[3:])]))
+    masks = np.zeros((4, 5, 100, 100), np.uint8)
+    masks[:, :, 20:70, 30:90] = 1
+    expected = score_map_blocks([(probs[:, 0], masks[:, 0])], "prob")["miou"]
+    assert 0 < expected < 1
+    data = SegData(split, SegParams(coarse_input=False), None, None)
+    assert train_seg.val_miou(None, data, masks) == pytest.approx(expected, abs=1e-9)

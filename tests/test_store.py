@@ -35,21 +35,30 @@ def test_self_describing(tmp_path):
     write(tmp_path / "a.h5")
     with open_h5(tmp_path / "a.h5") as fh:
         assert fh.attrs["stage"] == "t" and fh.attrs["params_json"] == '{"a": 1}'
-        assert fh.attrs["code_version"] == code_version()
+        assert fh.attrs["code_version"] == code_version(stage="t")
 
 
-def test_code_version_names_the_last_code_commit_or_dirty(tmp_path):
+def _git_repo(root):
     def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
     git("init", "-q")
     git("config", "user.email", "t@t")
     git("config", "user.name", "t")
+    return git
+
+
+def _head(root) -> str:
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+
+
+def test_code_version_names_the_last_code_commit_or_dirty(tmp_path):
+    git = _git_repo(tmp_path)
     (tmp_path / "avs_core").mkdir()
     (tmp_path / "avs_core" / "m.py").write_text("x = 1\n")
     git("add", ".")
     git("commit", "-qm", "code")
-    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    sha = _head(tmp_path)
     assert code_version.__wrapped__(tmp_path) == f"{__version__}+g{sha[:12]}"
     (tmp_path / "dvc.lock").write_text("results\n")  # a results-only commit keeps the version
     git("add", ".")
@@ -58,6 +67,34 @@ def test_code_version_names_the_last_code_commit_or_dirty(tmp_path):
     (tmp_path / "avs_core" / "m.py").write_text("x = 2\n")
     assert code_version.__wrapped__(tmp_path) == f"{__version__}+dirty"
     assert code_version.__wrapped__(tmp_path / "avs_core" / "absent") == __version__  # no checkout there
+
+
+def test_code_version_of_a_stage_follows_only_its_own_code(tmp_path):
+    """A stage's stamp is the last commit that changed its ``dvc.yaml`` code deps: a commit to another
+    stage's module leaves it, so a fresh clone's run writes the bytes ``dvc.lock`` recorded for
+    every stage that DVC did not re-run."""
+    git = _git_repo(tmp_path)
+    (tmp_path / "avs_core").mkdir()
+    for name in ("shared", "a", "b"):
+        (tmp_path / "avs_core" / f"{name}.py").write_text("x = 1\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  a:\n    cmd: python -m a\n    deps:\n      - avs_core/shared.py\n      - avs_core/a.py\n      - ${paths.data}\n"
+        "  b:\n    cmd: python -m b\n    deps:\n      - avs_core/shared.py\n      - avs_core/b.py\n")
+    git("add", ".")
+    git("commit", "-qm", "both stages")
+    first = _head(tmp_path)
+    (tmp_path / "avs_core" / "b.py").write_text("x = 2\n")
+    assert code_version.__wrapped__(tmp_path, "a") == f"{__version__}+g{first[:12]}"  # b's edit is not a's
+    assert code_version.__wrapped__(tmp_path, "b") == f"{__version__}+dirty"
+    git("commit", "-qam", "b only")
+    second = _head(tmp_path)
+    assert code_version.__wrapped__(tmp_path, "a") == f"{__version__}+g{first[:12]}"
+    assert code_version.__wrapped__(tmp_path, "b") == f"{__version__}+g{second[:12]}"
+    assert code_version.__wrapped__(tmp_path) == f"{__version__}+g{second[:12]}"  # no stage: all of the code
+    assert code_version.__wrapped__(tmp_path, "not_a_stage") == f"{__version__}+g{second[:12]}"
+    (tmp_path / "avs_core" / "shared.py").write_text("x = 3\n")
+    assert code_version.__wrapped__(tmp_path, "a") == code_version.__wrapped__(tmp_path, "b") == f"{__version__}+dirty"
 
 
 def test_failure_leaves_nothing(tmp_path):

@@ -93,11 +93,16 @@ def map_chunks(path: Path, key: str, chunk: int | None = None) -> Iterator[tuple
         yield start, read_maps(path, key, start, start + chunk)
 
 
-def read_maps(path: Path, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+def read_maps(path: Path, key: str, start: int | None = None, stop: int | None = None,
+              videos: np.ndarray | None = None) -> np.ndarray:
+    """Dataset ``key`` of a map file for videos ``start:stop`` (or the sorted, unique indices
+    ``videos``), checked: a missing dataset or a non-finite value is an error naming the file,
+    the video and the stage to re-run."""
+    rows = slice(start, stop) if videos is None else np.asarray(videos)
     with open_h5(path) as f:
         if key not in f:
             raise StoreError(f"{path} has no dataset '{key}' (has {sorted(f)}); re-run the stage that writes it")
-        values = f[key][start:stop]
-        ids = read_strings(f["ids"])[start:stop]
-    require_finite(values, ids, f"'{key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
+        values = f[key][rows]
+        ids = np.asarray(read_strings(f["ids"]), dtype=object)[rows]
+    require_finite(values, list(ids), f"'{key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
     return values

@@ -37,12 +37,12 @@ from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_loss
-from avs_core.maps import minmax
+from avs_core.maps import minmax, to_logits
 from avs_core.metrics import frame_iou
 from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
 from avs_core.models.unet import AudioUNet
-from avs_core.store import StoreError, open_h5, read_strings, require_finite
+from avs_core.data.maps import read_maps
 from avs_core.supervision import Targets
 
 
@@ -80,20 +80,13 @@ class CoarseMaps:
 
     def __init__(self, align_maps):
         self.path = align_maps
-        with open_h5(align_maps) as f:
-            if "fused" not in f:
-                raise StoreError(f"{align_maps} has no dataset 'fused' (has {sorted(f)}); re-run `align`")
-            self.ids = read_strings(f["ids"])
+        read_maps(align_maps, "fused", 0, 0)  # a missing dataset fails here, before any training
 
     def __getitem__(self, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         vids, ks = (np.asarray(i) for i in index)
-        with open_h5(self.path) as f:
-            fused = f["fused"]
-            rows = {int(v): fused[int(v)] for v in np.unique(vids)}  # [T, S, S] per video, read once
-        require_finite(np.stack(list(rows.values())), [self.ids[v] for v in rows], f"'fused' of {self.path}",
-                       "delete it and re-run `align` (`dvc repro -f align`)")
-        maps = torch.from_numpy(np.stack([rows[int(v)][k] for v, k in zip(vids, ks)]))  # [N, S, S]
-        return minmax(maps).numpy()
+        uniq, row = np.unique(vids, return_inverse=True)
+        fused = read_maps(self.path, "fused", videos=uniq)  # [U, T, S, S]: each video read once
+        return minmax(torch.from_numpy(fused[row, ks])).numpy()  # [N, S, S]
 
 
 class SegData:
@@ -173,8 +166,7 @@ def val_miou(model: nn.Module, data: SegData, masks: np.ndarray, dist: DistInfo 
         keep = annotated[start:start + len(probs)]
         if not keep.any():
             continue
-        logits = torch.logit(torch.from_numpy(probs[keep]).clamp(1e-6, 1 - 1e-6))  # [m, s, s]
-        logits = F.interpolate(logits[:, None], size=masks.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        logits = to_logits(probs[keep], masks.shape[-2:], "prob")  # [m, H0, W0]: as `evaluate` scores them
         gt = torch.from_numpy(masks[start:start + len(probs)][keep]).float()  # [m, H0, W0]
         iou = frame_iou(logits, gt)
         iou_sum += float(iou.double().sum())
