@@ -245,12 +245,14 @@ class PAMRParams:
 
     fusion: Literal["av", "objectness", "av_gated"] = "av"
     gate_ratio: float = 0.5
-    iters: int = 10
+    power: float = 2.0
+    iters: int = 30
     dilations: tuple[int, ...] = (1, 2, 4, 8, 12, 24)
     size: int = 64
 
     def validate(self, prefix: str) -> None:
         _require(0 < self.gate_ratio <= 1, f"{prefix}.gate_ratio", "must be in (0, 1]")
+        _require(self.power > 0, f"{prefix}.power", "must be > 0 (1 = the min-max map as it is)")
         _require(self.iters >= 0, f"{prefix}.iters", "must be >= 0")
         _require(len(self.dilations) >= 1 and all(d >= 1 for d in self.dilations), f"{prefix}.dilations",
                  "must be a non-empty list of integers >= 1")

@@ -109,6 +109,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller operator inputs (a smoke run, not for the docs)")
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument("--runs", default="", help="robustness only: the (style/subset) runs, e.g. "
+                    "'textured/s4,flat/ms3' (default: every style with every subset)")
+    ap.add_argument("--fusions", default=",".join(robustness.FUSIONS),
+                    help="robustness only: the other pamr.fusion values re-run after each default run "
+                         f"(comma-separated; '' for none; default {','.join(robustness.FUSIONS)})")
     ap.add_argument("--project", type=Path, help="avsbench-dag only: run in this kept folder instead of a temporary "
                     "one; the same command again resumes a run that was stopped (hours at AVSBench size)")
     args = ap.parse_args(argv)
@@ -185,12 +190,19 @@ def main(argv=None) -> int:
         print(f"\n### The pseudo-mask explorer at AVSBench S4 test size\n\n{explorer.__doc__.split(chr(10) * 2)[1]}\n")
         print("\n".join(explorer.table(run)))
     if "robustness" in parts:
-        runs = [robustness.run_one(style, subset) for subset in robustness.SUBSETS for style in robustness.STYLES]
+        fusions = tuple(f for f in args.fusions.split(",") if f)
+        chosen = [tuple(r.split("/")) for r in args.runs.split(",") if r] or \
+            [(style, subset) for subset in robustness.SUBSETS for style in robustness.STYLES]
+        bad = [r for r in chosen if len(r) != 2 or r[0] not in robustness.STYLES or r[1] not in robustness.SUBSETS]
+        if bad:
+            ap.error(f"--runs: unknown {', '.join('/'.join(r) for r in bad)}; styles {robustness.STYLES}, subsets {robustness.SUBSETS}")
+        runs = [robustness.run_one(style, subset, fusions) for style, subset in chosen]
         raw["robustness"] = runs
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
-        print("\n### pamr.fusion: av (default) against the others at every later step (test split)\n")
-        print("\n".join(robustness.fusion_table(runs)))
+        if fusions:
+            print("\n### pamr.fusion: av (default) against the others at every later step (test split)\n")
+            print("\n".join(robustness.fusion_table(runs)))
     if "map-scales" in parts:  # on the project in the current directory (after `dvc repro align`)
         raw["map_scales"] = result = map_scales.run()
         print("\n### Which scales make the coarse map (this project's align model)\n")

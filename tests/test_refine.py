@@ -94,3 +94,24 @@ def test_crf_snaps_to_image_edges_and_parallel_equals_serial():
     outside = serial[0][img[0, :, :, 0] == 0].mean()
     assert inside > 0.9 and outside < 0.1
     np.testing.assert_array_equal(crf_batch(img, prob, s, workers=2), serial)
+
+
+def test_pamr_power_keeps_a_broad_background_response_out_of_the_mask():
+    """The coarse map answers the audio everywhere a little and on the object most: min-max puts the
+    broad background response (0.6 of the range here) above PAMR's 0.5 cut. ``pamr.power=2`` moves
+    it to 0.36, so only the object stays; ``power=1`` (the paper's PAMR(M_crs)) keeps the frame."""
+    from avs_core.config import PAMRParams
+    from avs_core.pipeline.pamr import _fuse_and_refine
+
+    frames = np.full((1, 1, 3, 64, 64), 40, np.uint8)
+    frames[..., 20:44, 20:44] = 220  # the object
+    coarse = np.full((1, 1, 64, 64), 0.5, np.float32)  # cosine similarity, the broad response
+    coarse[..., 20:44, 20:44] = 0.9
+    coarse[..., 0, 0] = -0.1  # the frame's minimum
+    obj = np.zeros((64, 64), bool)
+    obj[20:44, 20:44] = True
+    eq6 = np.zeros((1, 1, 64, 64), np.uint8)
+    masks = {power: _fuse_and_refine((frames, coarse, eq6, PAMRParams(power=power, size=64)))[1][0, 0] > 0.5
+             for power in (1.0, 2.0)}
+    assert masks[1.0][obj].all() and masks[1.0][~obj].mean() > 0.95
+    assert masks[2.0][obj].all() and masks[2.0][~obj].mean() < 0.01

@@ -2,7 +2,7 @@
 
 Fusions (``pamr.fusion``):
 
-* ``av``: the min-max normalised coarse sounding map (USPL: PAMR(M_crs)).
+* ``av``: the min-max normalised coarse sounding map (USPL: PAMR(M_crs)), raised to ``pamr.power``.
 * ``objectness``: the WS-AVS Eq. 6 mask; it ignores the audio, so with silent distractors it
   segments every object.
 * ``av_gated``: the Eq. 6 object regions (connected components) that the audio picks: each region
@@ -64,7 +64,9 @@ def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]
     """One chunk: ``[n, T, 3, S, S]`` frames, ``[n, T, S, S]`` coarse maps and Eq. 6 masks -> (fused, refined)."""
     frames, coarse, eq6, p = item
     n, t = frames.shape[:2]
-    av = minmax(torch.from_numpy(coarse.reshape(n * t, *coarse.shape[2:]))).numpy()
+    # min-max puts the 0.5 level, where PAMR's output is thresholded, at half the frame's range; the
+    # power moves it up (2: 0.71), off the broad background response around the object
+    av = (minmax(torch.from_numpy(coarse.reshape(n * t, *coarse.shape[2:]))) ** p.power).numpy()
     fused = fuse(av, eq6.reshape(n * t, *eq6.shape[2:]), p)
     refined = refine(frames.reshape(n * t, *frames.shape[2:]), fused, p)
     return fused.reshape(n, t, *fused.shape[1:]).astype(np.float32), refined.reshape(n, t, *refined.shape[1:]).astype(np.float32)
