@@ -29,14 +29,20 @@ def _upsampled_scales(model, split, p, size: int, order) -> dict[int, torch.Tens
                              align_corners=False)[:, 0] for s, m in zip(p.scales, per)}
 
 
+def trained_align(params) -> align.AlignModel:
+    """The project's ``align`` model (``paths.align_model``), encoders only, in eval mode on the CPU."""
+    ckpt = load(params.paths["align_model"])
+    model = align.AlignModel(params.alignment, 0)
+    model.visual.load_state_dict(ckpt["visual"])
+    model.audio.load_state_dict(ckpt["audio"])
+    return model.eval()
+
+
 def run(params_path: str = "params.yaml", splits=("val", "test")) -> dict:
     """``{split: {"1+2": (own mIoU, shuffled mIoU), ...}}`` for every non-empty subset of scales."""
     params = load_params(params_path)
     p, paths = params.alignment, params.paths
-    ckpt = load(paths["align_model"])
-    model = align.AlignModel(p, 0)
-    model.visual.load_state_dict(ckpt["visual"])
-    model.audio.load_state_dict(ckpt["audio"])
+    model = trained_align(params)
     out = {}
     for name in splits:
         split = load_split(name, p.audio_window, paths["prepared"], paths["spectrograms"])

@@ -21,10 +21,10 @@ import torch
 
 from avs_core.config import load_params
 from avs_core.data.splits import load_masks, load_split
-from avs_core.engine.checkpoint import load
 from avs_core.losses.contrastive import mil_similarity
 from avs_core.pipeline import align
 from avs_core.pipeline import synthesize as syn
+from bench.map_scales import trained_align
 
 
 def visible_categories(params) -> dict[str, list[set[str]]]:
@@ -66,11 +66,7 @@ def run(params_path: str = "params.yaml") -> dict:
         fewest.append(np.mean([hit[f] for f in showing if len(visible[f]) == least]))
     out = {"style": params.data.synthetic.style, "queries": v * t, "chance": 1 / len(names),
            "oracle_uniform": float(np.mean(uniform)), "oracle_fewest": float(np.mean(fewest))}
-    ckpt = load(paths["align_model"])
-    model = align.AlignModel(p, 0)
-    model.visual.load_state_dict(ckpt["visual"])
-    model.audio.load_state_dict(ckpt["audio"])
-    model.eval()
+    model = trained_align(params)
     masks, _ = load_masks("val", paths["prepared"])
     out.update({f"model_{k}": val for k, val in align.retrieval_top1(model, split, p, "cpu", masks).items()})
     with torch.no_grad():  # 80 frames: the dense similarity is small here
