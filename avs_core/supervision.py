@@ -1,6 +1,7 @@
 """The one place where training targets of ``train_seg`` come from.
 
-* ``pseudo``: the CRF pseudo masks of the train split (no ground truth is opened).
+* ``pseudo``: the CRF pseudo masks of the train split (no ground truth is opened); a frame whose
+  mask is empty is not supervised.
 * ``none``: no mask at all (AVS(ws) baseline: only the instance-level category and the
   audio-visual contrastive term).
 * ``full``: the train split's ground truth where annotated (S4: frame 1 of each video) - the
@@ -35,7 +36,15 @@ def training_targets(mode: str, train_ids: list[str], frames: int, pseudo_path: 
             if read_strings(f["ids"]) != train_ids:
                 raise ValueError(f"{pseudo_path} does not match the prepared train split; re-run `dvc repro`")
             masks = f["mask"][()]
-        return Targets(mode, masks, np.ones((len(train_ids), frames), np.float32))
+        # every training clip has a sounding object (its weak label says which): an empty pseudo mask
+        # is a refinement failure, not "nothing sounds", so the frame is left unsupervised rather than
+        # taught background (as the 1-stage-wseg reference cancels the mask loss of an image whose
+        # pseudo mask lacks a labelled class)
+        supervised = masks.reshape(*masks.shape[:2], -1).any(axis=2)  # [V, T]
+        if not supervised.any():
+            raise ValueError(f"every pseudo mask in {pseudo_path} is empty: the refinement found no sounding "
+                             "object; see reports/pamr, reports/affinity and reports/crf")
+        return Targets(mode, masks, supervised.astype(np.float32))
     if mode == "none":
         return Targets(mode, None, np.zeros((len(train_ids), frames), np.float32))
     if mode == "full":
