@@ -12,12 +12,15 @@ checks that the other modes never touch it.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from avs_core.store import open_h5, read_strings
+
+log = logging.getLogger(__name__)
 
 @dataclass
 class Targets:
@@ -41,9 +44,10 @@ def training_targets(mode: str, train_ids: list[str], frames: int, pseudo_path: 
         # taught background (as the 1-stage-wseg reference cancels the mask loss of an image whose
         # pseudo mask lacks a labelled class)
         supervised = masks.reshape(*masks.shape[:2], -1).any(axis=2)  # [V, T]
-        if not supervised.any():
-            raise ValueError(f"every pseudo mask in {pseudo_path} is empty: the refinement found no sounding "
-                             "object; see reports/pamr, reports/affinity and reports/crf")
+        if not supervised.any():  # nothing to learn from: train on them anyway, so the learning checks say so
+            log.warning("every pseudo mask in %s is empty: the refinement found no sounding object (see "
+                        "reports/pamr, reports/affinity, reports/crf); the network is trained on empty masks", pseudo_path)
+            supervised[:] = True
         return Targets(mode, masks, supervised.astype(np.float32))
     if mode == "none":
         return Targets(mode, None, np.zeros((len(train_ids), frames), np.float32))

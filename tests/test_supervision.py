@@ -63,7 +63,7 @@ def test_pseudo_masks_must_match_the_split(tmp_path):
         supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "crf.h5", tmp_path)
 
 
-def test_an_empty_pseudo_mask_leaves_its_frame_unsupervised(tmp_path):
+def test_an_empty_pseudo_mask_leaves_its_frame_unsupervised(tmp_path, caplog):
     """Every training clip has a sounding object: a pseudo mask with no foreground is a refinement
     failure, and training on it would teach the network to predict nothing (the tiny learning run
     lost 0.19 mIoU to 43% empty CRF masks before this rule)."""
@@ -79,5 +79,6 @@ def test_an_empty_pseudo_mask_leaves_its_frame_unsupervised(tmp_path):
     with create_h5(tmp_path / "empty.h5", stage="crf") as fh:
         write_strings(fh, "ids", ["a", "b"])
         fh.create_dataset("mask", data=np.zeros((2, 5, 4, 4), np.uint8))
-    with pytest.raises(ValueError, match="every pseudo mask"):
-        supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "empty.h5", tmp_path)
+    t = supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "empty.h5", tmp_path)
+    assert t.weights.sum() == 10  # all empty: trained as before, so train_seg's learning checks flag it
+    assert "every pseudo mask" in caplog.text
