@@ -31,7 +31,8 @@ class Targets:
     weights: np.ndarray
 
 
-def training_targets(mode: str, train_ids: list[str], frames: int, pseudo_path: Path, prepared_dir: Path) -> Targets:
+def training_targets(mode: str, train_ids: list[str], frames: int, pseudo_path: Path, prepared_dir: Path,
+                     min_frames: int = 1) -> Targets:
     """The targets of ``mode``: ``pseudo`` reads the CRF masks of the train split (``pseudo_path`` =
     ``paths.crf``/train.h5), ``full`` the ground truth in ``prepared_dir`` (``paths.prepared``)."""
     if mode == "pseudo":
@@ -44,9 +45,11 @@ def training_targets(mode: str, train_ids: list[str], frames: int, pseudo_path: 
         # taught background (as the 1-stage-wseg reference cancels the mask loss of an image whose
         # pseudo mask lacks a labelled class)
         supervised = masks.reshape(*masks.shape[:2], -1).any(axis=2)  # [V, T]
-        if not supervised.any():  # nothing to learn from: train on them anyway, so the learning checks say so
-            log.warning("every pseudo mask in %s is empty: the refinement found no sounding object (see "
-                        "reports/pamr, reports/affinity, reports/crf); the network is trained on empty masks", pseudo_path)
+        if supervised.sum() < min_frames:  # too little left to learn from: train on them all, the checks say so
+            log.warning("%d of the pseudo masks in %s have a foreground, fewer than one batch (%d): the refinement "
+                        "found almost no sounding object (see reports/pamr, reports/affinity, reports/crf); the "
+                        "network is trained on every mask, the empty ones included", supervised.sum(), pseudo_path,
+                        min_frames)
             supervised[:] = True
         return Targets(mode, masks, supervised.astype(np.float32))
     if mode == "none":

@@ -46,7 +46,8 @@ def work(params: Params) -> None:
                 log.warning("AVS(ws) learns from the video categories, which this dataset does not have (MS3); "
                             "skipped (seg.model=avsbench trains it on L_avf alone)")
                 continue
-            targets = training_targets(mode, splits["train"].ids, frames, paths["crf"] / "train.h5", paths["prepared"])
+            targets = training_targets(mode, splits["train"].ids, frames, paths["crf"] / "train.h5", paths["prepared"],
+                                       min_frames=p.batch_size)
             # every model starts from the same draw: the supervisions differ only in their targets, and a
             # model's run does not depend on what ran before it (the audio encoder's load, earlier modes)
             seed_everything(params.base.seed)

@@ -81,4 +81,6 @@ def test_an_empty_pseudo_mask_leaves_its_frame_unsupervised(tmp_path, caplog):
         fh.create_dataset("mask", data=np.zeros((2, 5, 4, 4), np.uint8))
     t = supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "empty.h5", tmp_path)
     assert t.weights.sum() == 10  # all empty: trained as before, so train_seg's learning checks flag it
-    assert "every pseudo mask" in caplog.text
+    assert "fewer than one batch" in caplog.text
+    t = supervision.training_targets("pseudo", ["a", "b"], 5, tmp_path / "crf.h5", tmp_path, min_frames=4)
+    assert t.weights.sum() == 10  # 3 masks, fewer than a batch of 4: every frame
