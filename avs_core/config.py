@@ -273,6 +273,7 @@ class AffinityParams:
     dim: int = 64
     distance: Literal["mean", "sum"] = "mean"
     walk_on: Literal["pamr", "coarse"] = "pamr"
+    upsample: Literal["residual", "bilinear"] = "residual"
 
     def validate(self, prefix: str) -> None:
         self.train.validate(f"{prefix}.train")

@@ -115,3 +115,29 @@ def test_pamr_power_keeps_a_broad_background_response_out_of_the_mask():
              for power in (1.0, 2.0)}
     assert masks[1.0][obj].all() and masks[1.0][~obj].mean() > 0.95
     assert masks[2.0][obj].all() and masks[2.0][~obj].mean() < 0.01
+
+
+def test_residual_upsampling_keeps_the_edges_the_walk_grid_cannot_hold():
+    """The walk runs on a grid 4x coarser than the frame. A walk that changes nothing (t = 0) must
+    hand back the frame-resolution map as it was with ``upsample=residual``; ``bilinear`` (USPL,
+    IRN) blurs its edges to the grid's resolution. With t > 0 the residual form carries the walk's
+    change: the two forms differ by exactly the grid's lost detail."""
+    from avs_core.config import AffinityParams
+    from avs_core.pipeline.affinity import _walk, to_grid
+
+    maps = np.zeros((2, 64, 64), np.float32)
+    maps[:, 13:38, 21:50] = 1.0  # edges off the 4-pixel grid
+    feats = torch.rand(2, 8, 16, 16)
+    out = {}
+    for t in (0, 4):
+        for up in ("residual", "bilinear"):
+            p = AffinityParams(size=16, t=t, upsample=up)
+            tri, grid, out[t, up] = _walk((maps, maps, feats, 1, 64, p))
+            assert tri.shape == grid.shape == (1, 2, 16, 16) and out[t, up].shape == (1, 2, 64, 64)
+    np.testing.assert_allclose(out[0, "residual"][0], maps, atol=1e-6)
+    assert np.abs(out[0, "bilinear"][0] - maps).max() > 0.2  # the edges, blurred
+    change = out[4, "bilinear"] - out[0, "bilinear"]
+    assert np.abs(change).max() > 0.05
+    inside = (out[4, "residual"] > 0) & (out[4, "residual"] < 1)  # where the clamp did not bite
+    np.testing.assert_allclose(out[4, "residual"][inside], (maps[None] + change)[inside], atol=1e-5)
+    assert to_grid(maps, 16).shape == (2, 16, 16)

@@ -103,8 +103,15 @@ def read_maps(path: Path, key: str, start: int | None = None, stop: int | None =
         if key not in f:
             raise StoreError(f"{path} has no dataset '{key}' (has {sorted(f)}); re-run the stage that writes it")
         ds = f[key]
-        # one read per video: h5py's point selection (ds[[i, j, ...]]) was 25x slower per batch
-        values = ds[rows] if videos is None else np.stack([ds[i] for i in rows]) if len(rows) else ds[0:0]
-        ids = np.asarray(read_strings(f["ids"]), dtype=object)[rows]
-    require_finite(values, list(ids), f"'{key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
+        if videos is None:
+            values = ds[rows]
+        elif len(rows):  # one read per video: h5py's point selection (ds[[i, j, ...]]) was 25x slower per batch
+            values = np.stack([ds[i] for i in rows])
+        else:
+            values = ds[0:0]
+        # the ids are decoded only to name a bad video: decoding them for every training batch cost more than the read
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            ids = np.asarray(read_strings(f["ids"]), dtype=object)[rows]
+            require_finite(values, list(ids), f"'{key}' of {path}",
+                           "delete it and re-run the stage that writes it (`dvc repro -f`)")
     return values

@@ -3,9 +3,14 @@
 1. Tri-map from the PAMR map on the affinity grid (Eq. 5: >= beta_high sounding, < beta_low silent).
 2. An affinity net on multi-scale visual features, trained on the pair labels within ``radius``
    with the AffinityNet loss (Eq. 3, 6); A(i, j) = exp(-d(f_i, f_j)).
-3. Random walk with T = D^-1 A^beta, t steps (Eq. 7, 8), on the sparse neighbourhood.
+3. Random walk with T = D^-1 A^beta, t steps (Eq. 7, 8), on the sparse neighbourhood of the
+   g x g grid, back to the frame by ``affinity.upsample``: ``bilinear`` upsamples the walked map
+   (USPL, IRN); ``residual`` adds the walk's change, upsampled, to the frame-resolution map it
+   walked, so the edges PAMR drew finer than the grid survive (area-pooling the PAMR map to the
+   32 grid and back alone cost it 0.03 test mIoU: docs/BENCHMARKS.md, session 19).
 
-Outputs ``{split}.h5``: ``trimap`` [V, T, g, g] uint8 (255 = ignore) and ``walk`` [V, T, S, S] in [0, 1].
+Outputs ``{split}.h5``: ``trimap`` [V, T, g, g] uint8 (255 = ignore), ``walk_grid`` [V, T, g, g]
+(the walk on its grid) and ``walk`` [V, T, S, S] in [0, 1] (what the later stages read).
 """
 from __future__ import annotations
 
@@ -84,17 +89,24 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
 
             with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p), prepared) as out:
                 walks = ordered_map(_walk, walk_inputs(), workers, pool)
-                for tri, walk in progress(walks, desc=f"random walk {split}"):
+                for tri, walk_grid, walk in progress(walks, desc=f"random walk {split}"):
                     out.append("trimap", tri)
+                    out.append("walk_grid", walk_grid)
                     out.append("walk", walk)
     return [learning_check("affinity", history)], {"affinity": history}
 
 
-def _walk(item) -> tuple[np.ndarray, np.ndarray]:
-    """One chunk: maps to walk and PAMR maps ``[N, S, S]``, features ``[N, D, g, g]`` -> (tri-map, walk)."""
+def _walk(item) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk: maps to walk and PAMR maps ``[N, S, S]``, features ``[N, D, g, g]`` ->
+    (tri-map ``[n, T, g, g]``, walk on the grid ``[n, T, g, g]``, walk ``[n, T, S, S]``)."""
     maps, pam, feats, n, image_size, p = item
     t = len(maps) // n
+    grid = to_grid(maps, p.size)[:, None]  # [N, 1, g, g]
     with torch.no_grad():
-        walked = random_walk(to_grid(maps, p.size)[:, None], feats, p.radius, p.beta, p.t, p.distance)
+        walked = random_walk(grid, feats, p.radius, p.beta, p.t, p.distance)  # [N, 1, g, g]
+    full = upsample(walked, image_size)  # [N, S, S]
+    if p.upsample == "residual":
+        full = torch.from_numpy(maps).float() + full - upsample(grid, image_size)
     tri = trimap(to_grid(pam, p.size), p.beta_low, p.beta_high).numpy().reshape(n, t, p.size, p.size)
-    return tri, upsample(walked, image_size).clamp(0, 1).numpy().reshape(n, t, image_size, image_size)
+    return (tri, walked[:, 0].numpy().reshape(n, t, p.size, p.size),
+            full.clamp(0, 1).numpy().reshape(n, t, image_size, image_size))
