@@ -99,7 +99,8 @@ def row(r: dict) -> dict:
         "head_over_full": head / full if full else float("nan"), "head_over_crf": head / crf if crf else float("nan"),
         "best_baseline": f"{best_base} {get(best_base):.3f} / {best_base_f} F {get(best_base_f, 'fscore'):.3f}",
         "beats_baselines": head > get(best_base) and get("seg_pseudo", "fscore") > get(best_base_f, "fscore"),
-        "chain": " → ".join(f"{v:.3f}" for v in chain),
+        "chain": " → ".join(f"{v:.3f}" for v in chain) + (f" (walk, bilinear: {get('random_walk_grid'):.3f})"
+                                                          if "random_walk_grid" in m else ""),
         "chain_monotone": all(b > a for a, b in zip(chain, chain[1:])),
         "objectness": ", ".join(f"{k} {v['miou']:.3f}" for k, v in r["objectness"].items()) or "n/a",
         "not_learned": ", ".join(r["metrics"].get("not_learned", [])) or "none",
@@ -110,7 +111,7 @@ def row(r: dict) -> dict:
 def table(rows: list[dict]) -> list[str]:
     out = ["| style / subset | align val top-1 same category: sounding object, image (chance) | coarse map test mIoU (shuffled audio) | "
            "full supervision mIoU | headline mIoU / F | headline / full | headline / CRF | best baseline (mIoU; F) | "
-           "beats all baselines | coarse → PAMR → walk → CRF (test mIoU) | objectness mIoU (all objects) | "
+           "beats all baselines | coarse → PAMR → walk → CRF (test mIoU; the walk upsampled as USPL does) | objectness mIoU (all objects) | "
            "stages at chance | cold `dvc repro` |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
