@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring
+from bench import explorer, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring, walk_grid
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "pamr-inputs", "retrieval-ceiling", "seg-inputs", "seg-seeds")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "pamr-inputs", "walk-grid", "retrieval-ceiling", "seg-inputs", "seg-seeds")
 
 
 def run_log(part: str) -> Path:
@@ -211,6 +211,10 @@ def main(argv=None) -> int:
         raw["pamr_inputs"] = result = pamr_inputs.run()
         print("\n### How the coarse map is handed to PAMR: pamr.power and pamr.iters (annotated frames)\n")
         print("\n".join(pamr_inputs.table([result])))
+    if "walk-grid" in parts:  # on the project in the current directory (after `dvc repro affinity`)
+        raw["walk_grid"] = result = walk_grid.run()
+        print("\n### What the random walk's grid costs (annotated frames, stored maps)\n")
+        print("\n".join(walk_grid.table([result])))
     if "retrieval-ceiling" in parts:  # on the project in the current directory (after `dvc repro align`)
         raw["retrieval_ceiling"] = result = retrieval_ceiling.run()
         print("\n### How high image retrieval can go, and this project's align model (val split)\n")
