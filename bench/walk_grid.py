@@ -14,6 +14,7 @@ from avs_core.data.splits import load_masks
 from avs_core.engine.frames import upsample
 from avs_core.maps import score_map_blocks
 from avs_core.pipeline.affinity import to_grid
+from avs_core.quality import score_stored_maps
 
 SPLITS = ("train", "test")
 
@@ -24,15 +25,14 @@ def run(params_path: str = "params.yaml") -> dict:
     paths, size = params.paths, params.affinity.size
     out = {"style": params.data.synthetic.style, "subset": params.data.subset, "upsample": params.affinity.upsample}
     for split in SPLITS:
+        stored = {name: score_stored_maps(paths[stage] / f"{split}.h5", key, split, "prob", paths["prepared"])["miou"]
+                  for name, stage, key in (("pamr", "pamr", "pamr"), ("walk_grid", "affinity", "walk_grid"),
+                                           ("walk", "affinity", "walk"))}
         masks, annotated = load_masks(split, paths["prepared"])
-        gt = masks[annotated].astype("float32")  # [N, H0, W0]
         pamr = read_maps(paths["pamr"] / f"{split}.h5", "pamr")[annotated]  # [N, S, S]
-        maps = {"pamr": pamr,
-                "pamr_grid_round_trip": upsample(to_grid(pamr, size)[:, None], pamr.shape[-1]).numpy(),
-                "walk_grid": read_maps(paths["affinity"] / f"{split}.h5", "walk_grid")[annotated],
-                "walk": read_maps(paths["affinity"] / f"{split}.h5", "walk")[annotated]}
-        n = len(gt) // 20 * 20  # whole official batches of 20 frames
-        out[split] = {k: score_map_blocks([(m[:n], gt[:n])], "prob")["miou"] for k, m in maps.items()}
+        round_trip = upsample(to_grid(pamr, size)[:, None], pamr.shape[-1]).numpy()  # [N, S, S]
+        gt = masks[annotated].astype("float32")  # [N, H0, W0]
+        out[split] = {**stored, "pamr_grid_round_trip": score_map_blocks([(round_trip, gt)], "prob")["miou"]}
     return out
 
 
