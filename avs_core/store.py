@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import h5py
 import numpy as np
@@ -27,11 +27,13 @@ class StoreError(RuntimeError):
     """An HDF5 input is missing, unreadable or not what the stage expects."""
 
 
-def require_finite(values: np.ndarray, ids: list[str], what: str, hint: str) -> None:
+def require_finite(values: np.ndarray, ids: list[str] | Callable[[], list[str]], what: str, hint: str) -> None:
     """Refuse to store NaN or inf: name the videos whose rows (axis 0 of ``values``) hold them.
 
     Args:
         values: ``[n, ...]`` array about to be written, row i belonging to video ``ids[i]``.
+        ids: the rows' video ids, or a function that returns them: called only to name a bad video,
+            for callers whose ids cost more to read than the check (``read_maps`` per training batch).
         what: the dataset and file, e.g. ``"'pamr' of data/pseudo/pamr/train.h5"``.
         hint: what the user should do (which upstream output or param to look at).
     """
@@ -39,7 +41,8 @@ def require_finite(values: np.ndarray, ids: list[str], what: str, hint: str) -> 
         return
     bad_rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
     if bad_rows.any():
-        bad = [ids[i] for i in np.flatnonzero(bad_rows)]
+        names = ids() if callable(ids) else ids
+        bad = [names[i] for i in np.flatnonzero(bad_rows)]
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise StoreError(f"NaN or inf in {what} for video(s) {shown}; nothing was written ({hint})")
 

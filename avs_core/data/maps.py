@@ -110,8 +110,6 @@ def read_maps(path: Path, key: str, start: int | None = None, stop: int | None =
         else:
             values = ds[0:0]
         # the ids are decoded only to name a bad video: decoding them for every training batch cost more than the read
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            ids = np.asarray(read_strings(f["ids"]), dtype=object)[rows]
-            require_finite(values, list(ids), f"'{key}' of {path}",
-                           "delete it and re-run the stage that writes it (`dvc repro -f`)")
+        require_finite(values, lambda: list(np.asarray(read_strings(f["ids"]), dtype=object)[rows]),
+                       f"'{key}' of {path}", "delete it and re-run the stage that writes it (`dvc repro -f`)")
     return values
