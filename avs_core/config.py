@@ -130,6 +130,7 @@ class AlignmentParams:
     mask_drop: float = 0.5
     scales: tuple[int, ...] = (1, 2, 3, 4)
     map_scales: tuple[int, ...] = (1, 2, 3)
+    map_select: Literal["val", "all"] = "val"
     weak_labels: bool = True
     audio_clusters: int = 8
     label_weight: float = 1.0

@@ -8,6 +8,7 @@ clip-level window, as WS-AVS does (3 s centred for training, the whole clip othe
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_chance, m2icl_loss, mil_similarity, prototype_loss
+from avs_core.maps import score_map_blocks
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
 from avs_core.runtime import progress
 from avs_core.store import create_h5, require_finite, write_strings
@@ -97,10 +99,11 @@ def region_embeddings(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, device, masks: np.ndarray | None = None,
-                   block: int = 64, audio_chunk: int = 256) -> dict[str, float]:
+                   block: int = 64, audio_chunk: int = 256, scales: tuple[int, ...] | None = None) -> dict[str, float]:
     """Audio -> image and audio -> sounding-object retrieval over every frame of the split.
 
-    Images are scored by the MIL similarity summed over scales (each frame's audio against all
+    Images are scored by the MIL similarity summed over ``scales`` (default: every trained scale;
+    the stage also scores the coarse map's own scales) (each frame's audio against all
     V x T frames). With ``masks`` (``[V, T, H0, W0]`` {0, 1}: the split's ground truth, validation
     only), each frame's sounding object is also a gallery item: the visual maps pooled inside its
     mask, scored by cosine similarity summed over scales.
@@ -121,6 +124,7 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
     are unknown.
     """
     model.eval()
+    scales = model.scales if scales is None else scales
     v, t = split.frames.shape[:2]
     n = v * t
     blocks = [np.arange(start, min(start + block, n)) for start in range(0, n, block)]
@@ -132,10 +136,10 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
     for idx in blocks:
         images = augment(torch.from_numpy(split.frames[idx // t, idx % t]), p.image_size, None, False)
         maps = model.visual(images.to(device))
-        scored = {"image": lambda rows: sum(mil_similarity(audio[rows], maps[s - 1]) for s in model.scales)}
+        scored = {"image": lambda rows: sum(mil_similarity(audio[rows], maps[s - 1]) for s in scales)}
         if masks is not None:
             block_masks = torch.from_numpy(masks[idx // t, idx % t]).to(device)  # [b, H0, W0]
-            regions = [region_embeddings(maps[s - 1], block_masks) for s in model.scales]  # [b, D] each
+            regions = [region_embeddings(maps[s - 1], block_masks) for s in scales]  # [b, D] each
             empty = block_masks.flatten(1).amax(1) == 0  # nothing sounds in view: not a gallery item
             scored["object"] = lambda rows: sum(audio[rows] @ r.T for r in regions).masked_fill(empty, float("-inf"))
         for a0 in range(0, n, audio_chunk):
@@ -311,6 +315,70 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
             out.append(([m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale],
                         fused.view(n, t, out_size, out_size).numpy()))
         yield start, out
+
+
+def scale_subset_scores(model: AlignModel, split: SplitArrays, masks: np.ndarray, p: AlignmentParams, out_size: int,
+                        device, block_frames: int = 200) -> dict[tuple[int, ...], tuple[float, float]]:
+    """Coarse-map mIoU of every non-empty subset of ``p.map_scales`` on the split's annotated frames,
+    with the clip's own audio and with another category's audio (:func:`shuffled_audio_order`).
+
+    Args:
+        masks: ``[V, T, H0, W0]`` {0, 1} ground truth of ``split`` (validation: model selection only).
+
+    Returns:
+        ``{subset: (own mIoU, shuffled mIoU)}``, each subset's maps averaged as :func:`coarse_maps`
+        fuses them (upsampled bilinearly to ``out_size``), min-max rule, official mIoU at the masks'
+        native size. Memory: the native-resolution per-scale maps of the annotated frames only.
+    """
+    order = shuffled_audio_order(len(split), split.labels, p.seed)
+    native: list[list[list[np.ndarray]]] = [[[] for _ in p.scales] for _ in range(2)]  # [own|shuffled][scale]
+    for start, entries in coarse_maps(model, split, p, out_size, device, (None, order)):
+        keep = split.annotated[start:start + len(entries[0][1])]  # [n, T]
+        for k, (per_scale, _) in enumerate(entries):
+            for i, m in enumerate(per_scale):
+                native[k][i].append(m[keep])  # [n_annotated, h_s, w_s]
+    gt = masks[split.annotated]  # [N, H0, W0]
+    per = [[np.concatenate(chunks) for chunks in kind] for kind in native]
+    out = {}
+    for n in range(1, len(p.map_scales) + 1):
+        for subset in itertools.combinations(p.map_scales, n):
+            idx = [p.scales.index(s) for s in subset]
+            scores = []
+            for kind in per:
+                def blocks():
+                    for a in range(0, len(gt), block_frames):
+                        ups = [F.interpolate(torch.from_numpy(kind[i][a:a + block_frames])[:, None], size=(out_size, out_size),
+                                             mode="bilinear", align_corners=False)[:, 0] for i in idx]
+                        yield torch.stack(ups).mean(0).numpy(), gt[a:a + block_frames]
+                scores.append(score_map_blocks(blocks(), "minmax")["miou"])
+            out[subset] = (scores[0], scores[1])
+    return out
+
+
+def choose_map_scales(scores: dict[tuple[int, ...], tuple[float, float]], factor: float = 1.2) -> tuple[int, ...]:
+    """The subset with the best own-audio mIoU among those that beat ``factor`` x their shuffled-audio
+    control (a map that is as good with another category's audio finds objects, not the sounding one);
+    the largest subset when none does (the learning check then says so).
+
+    Why choose per run: on the ``flat`` style the deeper stages did not align (validation
+    audio -> object retrieval 0.0-0.35 at stages 2-4, 0.84 at stage 1), and averaging them in
+    cut the coarse map's validation mIoU from 0.245 to 0.095; on other data they help
+    (docs/BENCHMARKS.md, session 20)."""
+    passing = [s for s, (own, other) in scores.items() if own > factor * other]
+    if not passing:
+        return max(scores, key=len)
+    return max(passing, key=lambda s: scores[s][0])  # max keeps the first of equals: the smaller subset
+
+
+def select_map_scales(model: AlignModel, val_split: SplitArrays, val_masks: np.ndarray, p: AlignmentParams,
+                      out_size: int, device) -> tuple[tuple[int, ...], dict]:
+    """The coarse map's stages: ``p.map_scales`` as given (``map_select: all``), or the subset of them
+    :func:`choose_map_scales` picks on the validation split (``val``). Returns ``(stages, {subset:
+    (own, shuffled) val mIoU})`` (the dict is empty with ``all``)."""
+    if p.map_select == "all":
+        return p.map_scales, {}
+    scores = scale_subset_scores(model, val_split, val_masks, p, out_size, device)
+    return choose_map_scales(scores), scores
 
 
 def shuffled_audio_order(num_videos: int, labels: np.ndarray, seed: int) -> np.ndarray:
