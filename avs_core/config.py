@@ -130,7 +130,6 @@ class AlignmentParams:
     mask_drop: float = 0.5
     scales: tuple[int, ...] = (1, 2, 3, 4)
     map_scales: tuple[int, ...] = (1, 2, 3)
-    map_select: Literal["val", "all"] = "val"
     weak_labels: bool = True
     audio_clusters: int = 8
     label_weight: float = 1.0
@@ -245,6 +244,7 @@ class PAMRParams:
     """PAMR on the fused coarse map (stage pamr)."""
 
     fusion: Literal["av", "objectness", "av_gated"] = "av"
+    coarse: Literal["val", "fused"] = "val"
     gate_ratio: float = 0.5
     power: float = 2.0
     iters: int = 30

@@ -56,6 +56,13 @@ def prob_to_logits(prob: torch.Tensor) -> torch.Tensor:
     return torch.where(prob > 0.5, logits.clamp_min(1e-4), logits.clamp_max(0.0))
 
 
+def fuse_scales(per_scale: list[torch.Tensor], size: int) -> torch.Tensor:
+    """Per-scale maps ``[N, h_s, w_s]`` (any sizes) -> their mean ``[N, size, size]``, each upsampled
+    bilinearly first: the coarse map of a set of ResNet stages (``align`` writes it as ``fused``)."""
+    return torch.stack([F.interpolate(m[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+                        for m in per_scale]).mean(0)
+
+
 def to_logits(maps, size: tuple[int, int], rule: Rule) -> torch.Tensor:
     """Soft maps ``[N, h, w]`` (array or tensor) -> metric-API logits ``[N, H, W]`` at ``size``:
     resized bilinearly, made probabilities by ``rule``, then logits (> 0 iff the rule's mask)."""

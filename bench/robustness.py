@@ -35,9 +35,10 @@ def _read(root: Path) -> dict:
         if path.is_file():
             objectness.update({k.removesuffix("_objectness"): v for k, v in json.loads(path.read_text()).items()
                                if k.endswith("_objectness")})
-    summary = json.loads((root / "reports/align/metrics.json").read_text())
-    return {"metrics": metrics, "learning": learning, "objectness": objectness, "align": summary["train"],
-            "map_scales": summary.get("map_scales", {})}
+    coarse = root / "reports/pamr/coarse.json"
+    return {"metrics": metrics, "learning": learning, "objectness": objectness,
+            "align": json.loads((root / "reports/align/metrics.json").read_text())["train"],
+            "coarse": json.loads(coarse.read_text()) if coarse.is_file() else {}}
 
 
 def other_fusions(root: Path, fusions=FUSIONS) -> dict:
@@ -96,7 +97,7 @@ def row(r: dict) -> dict:
         "retrieval_chance": retrieval["chance"] if retrieval else float("nan"),
         "image_retrieval": float(r.get("align", {}).get("val_top1_category", "nan")),  # DVCLive writes NaN as a string
         "retrieval_all_stages": float(r.get("align", {}).get("val_top1_object_category", "nan")),
-        "map_stages": "+".join(map(str, r.get("map_scales", {}).get("chosen", []))) or "?",
+        "map_stages": "+".join(map(str, r.get("coarse", {}).get("stages", []))) or "?",
         "coarse": get("coarse_av"), "shuffled": get("shuffled_audio"),
         "full": full, "head": head, "head_f": get("seg_pseudo", "fscore"), "crf": crf,
         "head_over_full": head / full if full else float("nan"), "head_over_crf": head / crf if crf else float("nan"),
@@ -112,8 +113,8 @@ def row(r: dict) -> dict:
 
 
 def table(rows: list[dict]) -> list[str]:
-    out = ["| style / subset | align val top-1 same category: sounding object in the map's stages (all stages), image (chance) | "
-           "coarse map stages (chosen on val) | coarse map test mIoU (shuffled audio) | "
+    out = ["| style / subset | align val top-1 same category: sounding object, best map stage (all stages summed), image (chance) | "
+           "stages PAMR refines (`pamr.coarse`) | coarse map test mIoU (shuffled audio) | "
            "full supervision mIoU | headline mIoU / F | headline / full | headline / CRF | best baseline (mIoU; F) | "
            "beats all baselines | coarse → PAMR → walk → CRF (test mIoU; the walk upsampled as USPL does) | objectness mIoU (all objects) | "
            "stages at chance | cold `dvc repro` |",

@@ -1,17 +1,24 @@
 """Stage ``pamr``: fused coarse map refined by PAMR (``paths.pamr``)."""
 from __future__ import annotations
 
+import logging
+
 from avs_core.config import Params
 from avs_core.pipeline import pamr
 from avs_core.quality import write_quality
-from avs_core.store import atomic_dir
+from avs_core.store import atomic_dir, atomic_write_json
 from stages._common import run_stage
+
+log = logging.getLogger("stages.pamr")
 
 
 def work(params: Params) -> None:
     paths = params.paths
     with atomic_dir(paths["pamr"]) as tmp:
-        pamr.run(params.pamr, paths, tmp, params.compute.map_workers)
+        coarse = pamr.run(params.pamr, paths, tmp, params.alignment.map_scales, params.compute.map_workers)
+    log.info("coarse map: stages %s (%s)", coarse["stages"], ", ".join(f"{k} {v:.4f}" for k, v in coarse["val_miou"].items())
+             or "align's fused map")
+    atomic_write_json(paths["reports"] / "pamr" / "coarse.json", coarse)
     write_quality("pamr", paths, params.data.objects_file("train"))
 
 

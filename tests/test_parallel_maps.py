@@ -1,7 +1,10 @@
 """Map stages sharded over processes write the same bytes as one process."""
 import dataclasses
+import json
+
 import h5py
 import numpy as np
+import torch
 
 from avs_core.config import CRFParams, PAMRParams, PathsParams
 from avs_core.engine.parallel import ordered_map
@@ -28,15 +31,25 @@ def test_ordered_map_keeps_input_order_with_bounded_window():
 
 
 def _inputs(root, videos=20, size=32):
+    """Random frames and maps; stage 1's map is the ground truth plus noise, stages 2-3 are noise."""
     rng = np.random.default_rng(0)
     for split in ("train", "val", "test"):
         ids = [f"{split}{i}" for i in range(videos)]
+        masks = np.zeros((videos, 5, size, size), np.uint8)
+        for v, k in np.ndindex(videos, 5):
+            top, left = rng.integers(0, size // 2, 2)
+            masks[v, k, top:top + size // 2, left:left + size // 2] = 1
         with create_h5(root / f"data/prepared/{split}.h5", stage="prepare") as f:
             write_strings(f, "ids", ids)
-            f["frames"] = rng.integers(0, 255, (videos, 5, 3, size, size), dtype=np.uint8)
+            noise = rng.integers(0, 60, (videos, 5, 3, size, size))
+            f["frames"] = (noise + 180 * masks[:, :, None]).astype(np.uint8)  # the object is the bright square
+            f["masks"], f["annotated"] = masks, np.ones((videos, 5), bool)
         with create_h5(root / f"data/align/{split}.h5", stage="align") as f:
             write_strings(f, "ids", ids)
             f["fused"] = rng.uniform(-1, 1, (videos, 5, size, size)).astype(np.float32)
+            f["scale1"] = (masks[..., ::4, ::4] + rng.normal(0, 0.3, (videos, 5, size // 4, size // 4))).astype(np.float32)
+            f["scale2"] = rng.uniform(-3, 3, (videos, 5, size // 8, size // 8)).astype(np.float32)
+            f["scale3"] = rng.uniform(-3, 3, (videos, 5, size // 16, size // 16)).astype(np.float32)
         with create_h5(root / f"data/saliency/{split}.h5", stage="saliency") as f:
             write_strings(f, "ids", ids)
             f["eq6"] = (rng.random((videos, 5, size, size)) > 0.5).astype(np.uint8)
@@ -46,8 +59,8 @@ def test_pamr_on_two_processes_writes_identical_maps(workdir):
     _inputs(workdir)
     p = PAMRParams(size=16, iters=3, fusion="av_gated")
     paths = dataclasses.replace(PathsParams(), saliency="data/saliency")  # relative to workdir, the cwd
-    pamr.run(p, paths, workdir / "one", workers=1)
-    pamr.run(p, paths, workdir / "two", workers=2)
+    pamr.run(p, paths, workdir / "one", (1, 2, 3), workers=1)
+    pamr.run(p, paths, workdir / "two", (1, 2, 3), workers=2)
     for split in ("train", "val", "test"):
         one, two = (workdir / "one" / f"{split}.h5").read_bytes(), (workdir / "two" / f"{split}.h5").read_bytes()
         assert one == two
@@ -123,3 +136,23 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
     whole_coarse = minmax(torch.from_numpy(fused).flatten(0, 1)).view(fused.shape).numpy()
     vids, ks = np.array([4, 0, 4, 6]), np.array([1, 3, 2, 0])
     assert np.array_equal(train_seg.CoarseMaps(workdir / "data/align/train.h5")[vids, ks], whole_coarse[vids, ks])
+
+
+def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
+    _inputs(workdir)
+    paths = dataclasses.replace(PathsParams(), saliency="data/saliency")
+    chosen = pamr.run(PAMRParams(size=16, iters=3), paths, workdir / "val", (1, 2, 3))
+    assert chosen["coarse"] == "val" and chosen["stages"] == [1]  # the only stage that carries the object
+    assert set(chosen["val_miou"]) == {"1", "2", "3", "1+2", "1+3", "2+3", "1+2+3"}
+    assert chosen["val_miou"]["1"] > 2 * max(v for k, v in chosen["val_miou"].items() if "1" not in k)
+    with h5py.File(workdir / "val/test.h5") as f, h5py.File(workdir / "data/align/test.h5") as a:
+        assert json.loads(f.attrs["params_json"])["coarse_stages"] == [1]
+        expected = pamr.read_coarse(workdir / "data/align/test.h5", (1,), 0, 20, 32)  # stage 1 alone, upsampled
+        np.testing.assert_allclose(f["fused"][()], (pamr.minmax(torch.from_numpy(expected.reshape(100, 32, 32))) ** 2)
+                                   .numpy().reshape(20, 5, 32, 32), rtol=0, atol=1e-6)
+        assert not np.allclose(expected, a["fused"][()])
+    fused = pamr.run(PAMRParams(size=16, iters=3, coarse="fused"), paths, workdir / "fused", (1, 2, 3))
+    assert fused == {"coarse": "fused", "stages": [1, 2, 3], "val_miou": {}}
+    with h5py.File(workdir / "fused/test.h5") as f, h5py.File(workdir / "data/align/test.h5") as a:
+        np.testing.assert_allclose(f["fused"][()], (pamr.minmax(torch.from_numpy(a["fused"][()].reshape(100, 32, 32))) ** 2)
+                                   .numpy().reshape(20, 5, 32, 32), rtol=0, atol=1e-6)

@@ -139,11 +139,3 @@ def test_each_subset_of_scales_is_scored_as_the_fused_map_it_would_write():
             expected = score_map_blocks([(fused[s.annotated], masks[s.annotated])], "minmax")["miou"]
             assert abs(scores[subset][k] - expected) < 1e-6
 
-
-def test_the_coarse_map_keeps_the_best_stages_that_beat_their_shuffled_control():
-    scores = {(1,): (0.25, 0.11), (2,): (0.05, 0.03), (1, 2): (0.30, 0.29), (1, 2, 3): (0.10, 0.05)}
-    assert align.choose_map_scales(scores) == (1,)  # (1, 2) scores higher but as well with the wrong audio
-    assert align.choose_map_scales({(1,): (0.2, 0.2), (1, 2): (0.1, 0.3)}) == (1, 2)  # none passes: all of them
-    assert align.choose_map_scales({(1,): (0.3, 0.1), (2,): (0.3, 0.1)}) == (1,)  # ties keep the first
-    p = dataclasses.replace(P, map_select="all", map_scales=(2, 3))
-    assert align.select_map_scales(None, None, None, p, 32, "cpu") == ((2, 3), {})

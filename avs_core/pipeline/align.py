@@ -22,7 +22,7 @@ from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_chance, m2icl_loss, mil_similarity, prototype_loss
-from avs_core.maps import score_map_blocks
+from avs_core.maps import fuse_scales, score_map_blocks
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
 from avs_core.runtime import progress
 from avs_core.store import create_h5, require_finite, write_strings
@@ -309,9 +309,7 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
             src = vids if order is None else order[vids]
             a = model.audio(torch.from_numpy(split.audio[src]).flatten(0, 1).to(device))  # [n*T, D]
             per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
-            fused = torch.stack([F.interpolate(m[:, None], size=(out_size, out_size), mode="bilinear",
-                                               align_corners=False)[:, 0]
-                                 for s, m in zip(p.scales, per_scale) if s in p.map_scales]).mean(0)
+            fused = fuse_scales([m for s, m in zip(p.scales, per_scale) if s in p.map_scales], out_size)
             out.append(([m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale],
                         fused.view(n, t, out_size, out_size).numpy()))
         yield start, out
@@ -345,40 +343,11 @@ def scale_subset_scores(model: AlignModel, split: SplitArrays, masks: np.ndarray
             idx = [p.scales.index(s) for s in subset]
             scores = []
             for kind in per:
-                def blocks():
-                    for a in range(0, len(gt), block_frames):
-                        ups = [F.interpolate(torch.from_numpy(kind[i][a:a + block_frames])[:, None], size=(out_size, out_size),
-                                             mode="bilinear", align_corners=False)[:, 0] for i in idx]
-                        yield torch.stack(ups).mean(0).numpy(), gt[a:a + block_frames]
-                scores.append(score_map_blocks(blocks(), "minmax")["miou"])
+                blocks = ((fuse_scales([torch.from_numpy(kind[i][a:a + block_frames]) for i in idx], out_size).numpy(),
+                           gt[a:a + block_frames]) for a in range(0, len(gt), block_frames))
+                scores.append(score_map_blocks(blocks, "minmax")["miou"])
             out[subset] = (scores[0], scores[1])
     return out
-
-
-def choose_map_scales(scores: dict[tuple[int, ...], tuple[float, float]], factor: float = 1.2) -> tuple[int, ...]:
-    """The subset with the best own-audio mIoU among those that beat ``factor`` x their shuffled-audio
-    control (a map that is as good with another category's audio finds objects, not the sounding one);
-    the largest subset when none does (the learning check then says so).
-
-    Why choose per run: on the ``flat`` style the deeper stages did not align (validation
-    audio -> object retrieval 0.0-0.35 at stages 2-4, 0.84 at stage 1), and averaging them in
-    cut the coarse map's validation mIoU from 0.245 to 0.095; on other data they help
-    (docs/BENCHMARKS.md, session 20)."""
-    passing = [s for s, (own, other) in scores.items() if own > factor * other]
-    if not passing:
-        return max(scores, key=len)
-    return max(passing, key=lambda s: scores[s][0])  # max keeps the first of equals: the smaller subset
-
-
-def select_map_scales(model: AlignModel, val_split: SplitArrays, val_masks: np.ndarray, p: AlignmentParams,
-                      out_size: int, device) -> tuple[tuple[int, ...], dict]:
-    """The coarse map's stages: ``p.map_scales`` as given (``map_select: all``), or the subset of them
-    :func:`choose_map_scales` picks on the validation split (``val``). Returns ``(stages, {subset:
-    (own, shuffled) val mIoU})`` (the dict is empty with ``all``)."""
-    if p.map_select == "all":
-        return p.map_scales, {}
-    scores = scale_subset_scores(model, val_split, val_masks, p, out_size, device)
-    return choose_map_scales(scores), scores
 
 
 def shuffled_audio_order(num_videos: int, labels: np.ndarray, seed: int) -> np.ndarray:

@@ -13,6 +13,7 @@ Outputs ``{split}.h5``: ``fused`` [V, T, S, S] (the map fed to PAMR) and ``pamr`
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,8 +25,9 @@ import torch.nn.functional as F
 from avs_core.config import PAMRParams, PathsParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.parallel import ordered_map, worker_pool
-from avs_core.maps import minmax
 from avs_core.data.maps import frame_chunks, map_file, read_maps
+from avs_core.data.splits import load_masks
+from avs_core.maps import fuse_scales, minmax, score_map_blocks
 from avs_core.refine.pamr import pamr
 from avs_core.runtime import progress
 
@@ -72,22 +74,72 @@ def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]
     return fused.reshape(n, t, *fused.shape[1:]).astype(np.float32), refined.reshape(n, t, *refined.shape[1:]).astype(np.float32)
 
 
-def run(p: PAMRParams, paths: PathsParams, out_dir: Path, workers: int = 1) -> None:
+def read_coarse(align_file: Path, stages: tuple[int, ...] | None, start: int, stop: int, size: int) -> np.ndarray:
+    """Coarse maps ``[n, T, size, size]`` of videos ``start:stop``: ``align``'s ``fused`` map (``stages``
+    None), or the mean of the stored per-stage maps ``scale{s}`` of ``stages``, fused as ``align`` fuses."""
+    if stages is None:
+        return read_maps(align_file, "fused", start, stop)
+    per_stage = [read_maps(align_file, f"scale{s}", start, stop) for s in stages]  # [n, T, h_s, w_s] each
+    n, t = per_stage[0].shape[:2]
+    fused = fuse_scales([torch.from_numpy(m.reshape(n * t, *m.shape[2:])) for m in per_stage], size)
+    return fused.reshape(n, t, size, size).numpy()
+
+
+def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...], workers: int = 1,
+                  pool=None) -> tuple[tuple[int, ...], dict[str, float]]:
+    """``pamr.coarse: val``: the subset of ``alignment.map_scales`` whose PAMR output scores best
+    (official mIoU, > 0.5) on the *validation* split, with its ground truth (model selection, as
+    ``train_seg`` selects its checkpoint; no training-split mask is read). Ties keep the first subset
+    (fewest stages). Returns the stages and every subset's validation mIoU.
+
+    Why: a stage that did not align drags the mean map down (on ``flat``, stages 2-3 retrieved the
+    audio's object at or below chance and PAMR of stages 1-3 scored 0.28 on validation against 0.45
+    for stage 1 alone); and the map with the best mIoU before PAMR is not the best after it (on
+    ``shapes`` stage 1 alone led before PAMR, 0.27 against 0.21, and trailed after, 0.65 against 0.75):
+    docs/BENCHMARKS.md, session 20."""
+    prepared, align_file, eq6_file = paths["prepared"], paths["align"] / "val.h5", paths["saliency"] / "val.h5"
+    masks, annotated = load_masks("val", prepared)  # validation ground truth: model selection only
+    scores = {}
+    for n in range(1, len(map_scales) + 1):
+        for subset in itertools.combinations(map_scales, n):
+            def chunks(subset=subset):
+                for start, frames in frame_chunks(prepared, "val"):
+                    stop = start + len(frames)
+                    yield (frames, read_coarse(align_file, subset, start, stop, frames.shape[-1]),
+                           read_maps(eq6_file, "eq6", start, stop), p)
+
+            def blocks(subset=subset):
+                start = 0
+                for _, refined in ordered_map(_fuse_and_refine, chunks(subset), workers, pool):
+                    keep = annotated[start:start + len(refined)]
+                    yield refined[keep], masks[start:start + len(refined)][keep]
+                    start += len(refined)
+
+            scores["+".join(map(str, subset))] = score_map_blocks(blocks(), "prob")["miou"]
+    best = max(scores, key=scores.get)
+    return tuple(int(s) for s in best.split("+")), scores
+
+
+def run(p: PAMRParams, paths: PathsParams, out_dir: Path, map_scales: tuple[int, ...], workers: int = 1) -> dict:
     """Fuse ``paths.align``'s coarse maps with ``paths.saliency``'s object maps and refine them.
 
     Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
-    order: the output does not depend on ``workers``."""
+    order: the output does not depend on ``workers``. Returns ``{"coarse", "stages", "val_miou"}``:
+    the coarse map used (``pamr.coarse``), its stages and, with ``val``, every subset's score."""
     align_dir, saliency_dir = paths["align"], paths["saliency"]
     with worker_pool(workers) as pool:  # one pool for every split
+        stages, scores = choose_stages(p, paths, map_scales, workers, pool) if p.coarse == "val" else (None, {})
         for split in SPLITS:
             def chunks(split=split):
                 for start, frames in frame_chunks(paths["prepared"], split):
                     stop = start + len(frames)
-                    yield (frames, read_maps(align_dir / f"{split}.h5", "fused", start, stop),
+                    yield (frames, read_coarse(align_dir / f"{split}.h5", stages, start, stop, frames.shape[-1]),
                            read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
 
-            with map_file(out_dir / f"{split}.h5", "pamr", split, asdict(p), paths["prepared"]) as out:
+            attrs = {**asdict(p), "coarse_stages": list(stages or map_scales)}
+            with map_file(out_dir / f"{split}.h5", "pamr", split, attrs, paths["prepared"]) as out:
                 results = ordered_map(_fuse_and_refine, chunks(), workers, pool)
                 for fused, refined in progress(results, desc=f"pamr {split}"):
                     out.append("fused", fused)
                     out.append("pamr", refined)
+    return {"coarse": p.coarse, "stages": list(stages or map_scales), "val_miou": scores}
