@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from avs_core.config import Params
+from avs_core.data.splits import load_masks
 from avs_core.pipeline import pamr
 from avs_core.quality import write_quality
 from avs_core.store import atomic_dir, atomic_write_json
@@ -14,8 +15,10 @@ log = logging.getLogger("stages.pamr")
 
 def work(params: Params) -> None:
     paths = params.paths
+    # validation ground truth: which align stages PAMR refines is a model selection (pamr.coarse: val)
+    val_truth = load_masks("val", paths["prepared"]) if params.pamr.coarse == "val" else None
     with atomic_dir(paths["pamr"]) as tmp:
-        coarse = pamr.run(params.pamr, paths, tmp, params.alignment.map_scales, params.compute.map_workers)
+        coarse = pamr.run(params.pamr, paths, tmp, params.alignment.map_scales, params.compute.map_workers, val_truth)
     log.info("coarse map: stages %s (%s)", coarse["stages"], ", ".join(f"{k} {v:.4f}" for k, v in coarse["val_miou"].items())
              or "align's fused map")
     atomic_write_json(paths["reports"] / "pamr" / "coarse.json", coarse)

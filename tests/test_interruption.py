@@ -141,7 +141,8 @@ def test_nan_in_an_upstream_map_stops_the_stage_naming_the_video(chain, tmp_path
     shutil.copytree(root, work)
     shutil.rmtree(work / "data/pseudo/pamr")
     with h5py.File(work / "data/align/train.h5", "r+") as f:
-        f["fused"][2, 1, 5, 5] = np.nan
+        for key in ("fused", "scale1", "scale2", "scale3"):  # whichever stages pamr.coarse picks
+            f[key][2, 1, 1, 1] = np.nan
         bad_id = f["ids"][2].decode()
     out = subprocess.run([sys.executable, "-m", "stages.pamr"], cwd=work, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from avs_core.config import CRFParams, PAMRParams, PathsParams
+from avs_core.data.splits import load_masks
 from avs_core.engine.parallel import ordered_map
 from avs_core.pipeline import crf, pamr
 from avs_core.store import create_h5, write_strings
@@ -59,8 +60,9 @@ def test_pamr_on_two_processes_writes_identical_maps(workdir):
     _inputs(workdir)
     p = PAMRParams(size=16, iters=3, fusion="av_gated")
     paths = dataclasses.replace(PathsParams(), saliency="data/saliency")  # relative to workdir, the cwd
-    pamr.run(p, paths, workdir / "one", (1, 2, 3), workers=1)
-    pamr.run(p, paths, workdir / "two", (1, 2, 3), workers=2)
+    truth = load_masks("val", paths["prepared"])
+    pamr.run(p, paths, workdir / "one", (1, 2, 3), workers=1, val_truth=truth)
+    pamr.run(p, paths, workdir / "two", (1, 2, 3), workers=2, val_truth=truth)
     for split in ("train", "val", "test"):
         one, two = (workdir / "one" / f"{split}.h5").read_bytes(), (workdir / "two" / f"{split}.h5").read_bytes()
         assert one == two
@@ -141,7 +143,7 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
 def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
     _inputs(workdir)
     paths = dataclasses.replace(PathsParams(), saliency="data/saliency")
-    chosen = pamr.run(PAMRParams(size=16, iters=3), paths, workdir / "val", (1, 2, 3))
+    chosen = pamr.run(PAMRParams(size=16, iters=3), paths, workdir / "val", (1, 2, 3), val_truth=load_masks("val", paths["prepared"]))
     assert chosen["coarse"] == "val" and chosen["stages"] == [1]  # the only stage that carries the object
     assert set(chosen["val_miou"]) == {"1", "2", "3", "1+2", "1+3", "2+3", "1+2+3"}
     assert chosen["val_miou"]["1"] > 2 * max(v for k, v in chosen["val_miou"].items() if "1" not in k)

@@ -26,7 +26,6 @@ from avs_core.config import PAMRParams, PathsParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.parallel import ordered_map, worker_pool
 from avs_core.data.maps import frame_chunks, map_file, read_maps
-from avs_core.data.splits import load_masks
 from avs_core.maps import fuse_scales, minmax, score_map_blocks
 from avs_core.refine.pamr import pamr
 from avs_core.runtime import progress
@@ -85,12 +84,13 @@ def read_coarse(align_file: Path, stages: tuple[int, ...] | None, start: int, st
     return fused.reshape(n, t, size, size).numpy()
 
 
-def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...], workers: int = 1,
-                  pool=None) -> tuple[tuple[int, ...], dict[str, float]]:
+def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...], val_truth: tuple[np.ndarray, np.ndarray],
+                  workers: int = 1, pool=None) -> tuple[tuple[int, ...], dict[str, float]]:
     """``pamr.coarse: val``: the subset of ``alignment.map_scales`` whose PAMR output scores best
-    (official mIoU, > 0.5) on the *validation* split, with its ground truth (model selection, as
-    ``train_seg`` selects its checkpoint; no training-split mask is read). Ties keep the first subset
-    (fewest stages). Returns the stages and every subset's validation mIoU.
+    (official mIoU, > 0.5) on the *validation* split against ``val_truth`` (its masks ``[V, T, H0, W0]``
+    and annotated flags ``[V, T]``, read by the stage: model selection, as ``train_seg`` selects its
+    checkpoint; no training-split mask is read). Ties keep the first subset (fewest stages). Returns
+    the stages and every subset's validation mIoU.
 
     Why: a stage that did not align drags the mean map down (on ``flat``, stages 2-3 retrieved the
     audio's object at or below chance and PAMR of stages 1-3 scored 0.28 on validation against 0.45
@@ -98,7 +98,7 @@ def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...]
     ``shapes`` stage 1 alone led before PAMR, 0.27 against 0.21, and trailed after, 0.65 against 0.75):
     docs/BENCHMARKS.md, session 20."""
     prepared, align_file, eq6_file = paths["prepared"], paths["align"] / "val.h5", paths["saliency"] / "val.h5"
-    masks, annotated = load_masks("val", prepared)  # validation ground truth: model selection only
+    masks, annotated = val_truth
     scores = {}
     for n in range(1, len(map_scales) + 1):
         for subset in itertools.combinations(map_scales, n):
@@ -120,15 +120,17 @@ def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...]
     return tuple(int(s) for s in best.split("+")), scores
 
 
-def run(p: PAMRParams, paths: PathsParams, out_dir: Path, map_scales: tuple[int, ...], workers: int = 1) -> dict:
-    """Fuse ``paths.align``'s coarse maps with ``paths.saliency``'s object maps and refine them.
+def run(p: PAMRParams, paths: PathsParams, out_dir: Path, map_scales: tuple[int, ...], workers: int = 1,
+        val_truth: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Fuse ``paths.align``'s coarse maps with ``paths.saliency``'s object maps and refine them;
+    ``val_truth`` (the validation split's masks and annotated flags) is needed with ``pamr.coarse: val``.
 
     Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
     order: the output does not depend on ``workers``. Returns ``{"coarse", "stages", "val_miou"}``:
     the coarse map used (``pamr.coarse``), its stages and, with ``val``, every subset's score."""
     align_dir, saliency_dir = paths["align"], paths["saliency"]
     with worker_pool(workers) as pool:  # one pool for every split
-        stages, scores = choose_stages(p, paths, map_scales, workers, pool) if p.coarse == "val" else (None, {})
+        stages, scores = choose_stages(p, paths, map_scales, val_truth, workers, pool) if p.coarse == "val" else (None, {})
         for split in SPLITS:
             def chunks(split=split):
                 for start, frames in frame_chunks(paths["prepared"], split):
