@@ -244,7 +244,7 @@ class PAMRParams:
     """PAMR on the fused coarse map (stage pamr)."""
 
     fusion: Literal["av", "objectness", "av_gated"] = "av"
-    coarse: Literal["val", "fused"] = "val"
+    coarse: Literal["fused", "val"] = "fused"
     gate_ratio: float = 0.5
     power: float = 2.0
     iters: int = 30

@@ -58,7 +58,7 @@ def _inputs(root, videos=20, size=32):
 
 def test_pamr_on_two_processes_writes_identical_maps(workdir):
     _inputs(workdir)
-    p = PAMRParams(size=16, iters=3, fusion="av_gated")
+    p = PAMRParams(size=16, iters=3, fusion="av_gated", coarse="val")
     paths = dataclasses.replace(PathsParams(), saliency="data/saliency")  # relative to workdir, the cwd
     truth = load_masks("val", paths["prepared"])
     pamr.run(p, paths, workdir / "one", (1, 2, 3), workers=1, val_truth=truth)
@@ -143,7 +143,7 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
 def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
     _inputs(workdir)
     paths = dataclasses.replace(PathsParams(), saliency="data/saliency")
-    chosen = pamr.run(PAMRParams(size=16, iters=3), paths, workdir / "val", (1, 2, 3), val_truth=load_masks("val", paths["prepared"]))
+    chosen = pamr.run(PAMRParams(size=16, iters=3, coarse="val"), paths, workdir / "val", (1, 2, 3), val_truth=load_masks("val", paths["prepared"]))
     assert chosen["coarse"] == "val" and chosen["stages"] == [1]  # the only stage that carries the object
     assert set(chosen["val_miou"]) == {"1", "2", "3", "1+2", "1+3", "2+3", "1+2+3"}
     assert chosen["val_miou"]["1"] > 2 * max(v for k, v in chosen["val_miou"].items() if "1" not in k)
