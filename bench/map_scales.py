@@ -1,8 +1,8 @@
 """Which ResNet stages should the coarse map average? Every subset of ``alignment.scales``, scored
 with the clip's own audio and with another category's audio (the shuffled control), from the
 trained ``align`` model of the project in the current directory (run ``dvc repro align`` first).
-The stage itself chooses among the subsets of ``alignment.map_scales`` on validation
-(``alignment.map_select: val``); this shows every subset on val and test.
+With ``pamr.coarse: val`` the ``pamr`` stage chooses among the subsets of ``alignment.map_scales``
+by their PAMR output on validation; this shows every subset's coarse map, before PAMR, on val and test.
 
 Maps: the per-scale cosine maps of :func:`avs_core.pipeline.align.coarse_maps`, upsampled
 bilinearly to ``data.image_size``, averaged; min-max rule; official mIoU on the annotated frames.
