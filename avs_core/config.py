@@ -312,7 +312,7 @@ class SegParams:
     tau: float = 0.03
     augment: bool = True
     crop_scale: float = 1.0  # random zoom crops: side ~ U[crop_scale, 1] of the frame (with augment)
-    coarse_input: bool = True  # unet: the align coarse map as a 4th input channel
+    coarse_input: bool = True  # unet: the coarse map pamr refined as a 4th input channel
     seed: int = 0
     resume: bool = False  # continue an interrupted run from data/checkpoints/train_seg.<mode>.resume.pt
 

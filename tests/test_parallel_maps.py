@@ -108,10 +108,8 @@ def test_crf_on_two_processes_writes_identical_masks(workdir):
 def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatch):
     """saliency's cues, affinity's tri-map and train_seg's coarse inputs read a few videos at a
     time (flat memory at AVSBench size); the values must be those of the whole split at once."""
-    import torch
     from avs_core.config import AffinityParams, SaliencyParams
     from avs_core.data.maps import read_maps, train_frames
-    from avs_core.maps import minmax
     from avs_core.pipeline import affinity, saliency, train_seg
     from avs_core.refine.crf import crf_chunk, settings_from
     from avs_core.refine.trimap import trimap
@@ -121,6 +119,8 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
         with create_h5(workdir / f"data/{stage}/train.h5", stage=stage) as f:
             write_strings(f, "ids", [f"train{i}" for i in range(7)])
             f[key] = np.random.default_rng(1).uniform(0, 1, (7, 5, 24, 24)).astype(np.float32)
+            if stage == "pamr":
+                f["coarse"] = np.random.default_rng(2).uniform(0, 1, (7, 5, 24, 24)).astype(np.float32)
     monkeypatch.setattr("avs_core.data.maps.CHUNK_VIDEOS", 3)  # map_chunks reads 3 + 3 + 1 videos
     frames = train_frames(workdir / "data/prepared")
     c2am = read_maps(workdir / "data/c2am/train.h5", "c2am").reshape(-1, 24, 24)
@@ -134,10 +134,9 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
     whole_tri = trimap(affinity.to_grid(pam, a.size), a.beta_low, a.beta_high).numpy()
     assert np.array_equal(affinity.train_trimap(workdir / "data/pamr/train.h5", a), whole_tri)
 
-    fused = read_maps(workdir / "data/align/train.h5", "fused")
-    whole_coarse = minmax(torch.from_numpy(fused).flatten(0, 1)).view(fused.shape).numpy()
+    whole_coarse = read_maps(workdir / "data/pamr/train.h5", "coarse")
     vids, ks = np.array([4, 0, 4, 6]), np.array([1, 3, 2, 0])
-    assert np.array_equal(train_seg.CoarseMaps(workdir / "data/align/train.h5")[vids, ks], whole_coarse[vids, ks])
+    assert np.array_equal(train_seg.CoarseMaps(workdir / "data/pamr/train.h5")[vids, ks], whole_coarse[vids, ks])
 
 
 def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
@@ -150,11 +149,13 @@ def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
     with h5py.File(workdir / "val/test.h5") as f, h5py.File(workdir / "data/align/test.h5") as a:
         assert json.loads(f.attrs["params_json"])["coarse_stages"] == [1]
         expected = pamr.read_coarse(workdir / "data/align/test.h5", (1,), 0, 20, 32)  # stage 1 alone, upsampled
-        np.testing.assert_allclose(f["fused"][()], (pamr.minmax(torch.from_numpy(expected.reshape(100, 32, 32))) ** 2)
-                                   .numpy().reshape(20, 5, 32, 32), rtol=0, atol=1e-6)
+        norm = pamr.minmax(torch.from_numpy(expected.reshape(100, 32, 32))).numpy().reshape(20, 5, 32, 32)
+        np.testing.assert_array_equal(f["coarse"][()], norm)  # what seg.coarse_input reads: the chosen stages
+        np.testing.assert_allclose(f["fused"][()], norm ** 2, rtol=0, atol=1e-6)
         assert not np.allclose(expected, a["fused"][()])
     fused = pamr.run(PAMRParams(size=16, iters=3, coarse="fused"), paths, workdir / "fused", (1, 2, 3))
     assert fused == {"coarse": "fused", "stages": [1, 2, 3], "val_miou": {}}
     with h5py.File(workdir / "fused/test.h5") as f, h5py.File(workdir / "data/align/test.h5") as a:
-        np.testing.assert_allclose(f["fused"][()], (pamr.minmax(torch.from_numpy(a["fused"][()].reshape(100, 32, 32))) ** 2)
-                                   .numpy().reshape(20, 5, 32, 32), rtol=0, atol=1e-6)
+        norm = pamr.minmax(torch.from_numpy(a["fused"][()].reshape(100, 32, 32))).numpy().reshape(20, 5, 32, 32)
+        np.testing.assert_array_equal(f["coarse"][()], norm)  # align's own fused map
+        np.testing.assert_allclose(f["fused"][()], norm ** 2, rtol=0, atol=1e-6)

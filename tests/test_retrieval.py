@@ -1,5 +1,4 @@
 """The validation retrieval of ``align`` streams (bounded memory) and matches the dense computation."""
-import dataclasses
 
 import numpy as np
 import torch
@@ -117,25 +116,3 @@ def test_coarse_maps_share_one_visual_pass_and_match_the_cosine_map():
         a = model.audio(torch.from_numpy(s.audio[order[v], 4:5]))  # [1, D]
         location = model.visual(image)[1][0, :, 2, 3]  # [D] at row 2, column 3
     assert abs(float(a[0] @ location) - pairs[1][0][1][1, 4, 2, 3]) < 1e-5
-
-
-def test_each_subset_of_scales_is_scored_as_the_fused_map_it_would_write():
-    """The validation score of a subset equals the official mIoU of the ``fused`` map that
-    :func:`align.coarse_maps` writes with exactly those stages (own and shuffled audio)."""
-    from avs_core.maps import score_map_blocks
-    torch.manual_seed(0)
-    s = split(6, 3)
-    s.annotated[::2, 3] = False  # only annotated frames are scored
-    masks = masks_for(s, seed=1)
-    model = align.AlignModel(P)
-    scores = align.scale_subset_scores(model, s, masks, P, 32, "cpu", block_frames=20)
-    assert set(scores) == {(1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3)}
-    order = align.shuffled_audio_order(len(s), s.labels, P.seed)
-    for subset in ((2,), (1, 3)):
-        p = dataclasses.replace(P, map_scales=subset)
-        chunks = list(align.coarse_maps(model, s, p, 32, "cpu", (None, order)))
-        for k in (0, 1):
-            fused = np.concatenate([pairs[k][1] for _, pairs in chunks])  # [V, T, 32, 32]
-            expected = score_map_blocks([(fused[s.annotated], masks[s.annotated])], "minmax")["miou"]
-            assert abs(scores[subset][k] - expected) < 1e-6
-

@@ -25,7 +25,6 @@ from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo
 from avs_core.engine.parallel import ordered_map, worker_pool
 from avs_core.losses.affinity import affinity_loss
-from avs_core.maps import minmax
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
 from avs_core.learning import Check
@@ -57,7 +56,7 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
 
     The walk of each chunk runs on ``workers`` processes (``compute.map_workers``), written in
     order: the output does not depend on ``workers``."""
-    prepared, pamr_dir, align_dir = paths["prepared"], paths["pamr"], paths["align"]
+    prepared, pamr_dir = paths["prepared"], paths["pamr"]
     frames = train_frames(prepared)
     tri = train_trimap(pamr_dir / "train.h5", p)
     net, name = build_backbone(p.train.init, paths["align_model"])
@@ -72,16 +71,14 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
     if not dist.is_main:
         return [], {}
     model.eval()
-    source, key = (pamr_dir, "pamr") if p.walk_on == "pamr" else (align_dir, "fused")
+    key = "pamr" if p.walk_on == "pamr" else "coarse"  # coarse: the map pamr refined, min-max normalised
     with worker_pool(workers) as pool:  # one pool for every split
         for split in SPLITS:
             def walk_inputs(split=split):
                 for start, chunk in frame_chunks(prepared, split):
                     n, t = chunk.shape[:2]
                     flat = chunk.reshape(n * t, *chunk.shape[2:])
-                    maps = read_maps(source / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
-                    if p.walk_on == "coarse":
-                        maps = minmax(torch.from_numpy(maps)).numpy()
+                    maps = read_maps(pamr_dir / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
                     pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
                     with torch.no_grad():
                         feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()

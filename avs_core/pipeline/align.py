@@ -8,7 +8,6 @@ clip-level window, as WS-AVS does (3 s centred for training, the whole clip othe
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 
 import numpy as np
@@ -22,7 +21,7 @@ from avs_core.engine.distributed import DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_chance, m2icl_loss, mil_similarity, prototype_loss
-from avs_core.maps import fuse_scales, score_map_blocks
+from avs_core.maps import fuse_scales
 from avs_core.models.encoders import AudioEncoder, VisualEncoder, normalize_images
 from avs_core.runtime import progress
 from avs_core.store import create_h5, require_finite, write_strings
@@ -103,8 +102,7 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
     """Audio -> image and audio -> sounding-object retrieval over every frame of the split.
 
     Images are scored by the MIL similarity summed over ``scales`` (default: every trained scale;
-    the stage also scores the coarse map's own scales) (each frame's audio against all
-    V x T frames). With ``masks`` (``[V, T, H0, W0]`` {0, 1}: the split's ground truth, validation
+    the stage also scores each stage alone), each frame's audio against all V x T frames. With ``masks`` (``[V, T, H0, W0]`` {0, 1}: the split's ground truth, validation
     only), each frame's sounding object is also a gallery item: the visual maps pooled inside its
     mask, scored by cosine similarity summed over scales.
 
@@ -313,41 +311,6 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
             out.append(([m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale],
                         fused.view(n, t, out_size, out_size).numpy()))
         yield start, out
-
-
-def scale_subset_scores(model: AlignModel, split: SplitArrays, masks: np.ndarray, p: AlignmentParams, out_size: int,
-                        device, block_frames: int = 200) -> dict[tuple[int, ...], tuple[float, float]]:
-    """Coarse-map mIoU of every non-empty subset of ``p.map_scales`` on the split's annotated frames,
-    with the clip's own audio and with another category's audio (:func:`shuffled_audio_order`).
-
-    Args:
-        masks: ``[V, T, H0, W0]`` {0, 1} ground truth of ``split`` (validation: model selection only).
-
-    Returns:
-        ``{subset: (own mIoU, shuffled mIoU)}``, each subset's maps averaged as :func:`coarse_maps`
-        fuses them (upsampled bilinearly to ``out_size``), min-max rule, official mIoU at the masks'
-        native size. Memory: the native-resolution per-scale maps of the annotated frames only.
-    """
-    order = shuffled_audio_order(len(split), split.labels, p.seed)
-    native: list[list[list[np.ndarray]]] = [[[] for _ in p.scales] for _ in range(2)]  # [own|shuffled][scale]
-    for start, entries in coarse_maps(model, split, p, out_size, device, (None, order)):
-        keep = split.annotated[start:start + len(entries[0][1])]  # [n, T]
-        for k, (per_scale, _) in enumerate(entries):
-            for i, m in enumerate(per_scale):
-                native[k][i].append(m[keep])  # [n_annotated, h_s, w_s]
-    gt = masks[split.annotated]  # [N, H0, W0]
-    per = [[np.concatenate(chunks) for chunks in kind] for kind in native]
-    out = {}
-    for n in range(1, len(p.map_scales) + 1):
-        for subset in itertools.combinations(p.map_scales, n):
-            idx = [p.scales.index(s) for s in subset]
-            scores = []
-            for kind in per:
-                blocks = ((fuse_scales([torch.from_numpy(kind[i][a:a + block_frames]) for i in idx], out_size).numpy(),
-                           gt[a:a + block_frames]) for a in range(0, len(gt), block_frames))
-                scores.append(score_map_blocks(blocks, "minmax")["miou"])
-            out[subset] = (scores[0], scores[1])
-    return out
 
 
 def shuffled_audio_order(num_videos: int, labels: np.ndarray, seed: int) -> np.ndarray:

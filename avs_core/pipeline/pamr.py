@@ -9,7 +9,12 @@ Fusions (``pamr.fusion``):
   is scored by the mean normalised coarse map inside it, and the regions scoring at least
   ``gate_ratio`` x the best one are kept; where Eq. 6 finds nothing the coarse map is used.
 
-Outputs ``{split}.h5``: ``fused`` [V, T, S, S] (the map fed to PAMR) and ``pamr`` [V, T, S, S], in [0, 1].
+The coarse map is ``align``'s fused map, or with ``pamr.coarse: val`` the mean of the ``align``
+stages that PAMR refines best on validation (:func:`choose_stages`).
+
+Outputs ``{split}.h5``, each [V, T, S, S] float32 in [0, 1]: ``coarse`` (that coarse map, min-max
+normalised per frame: what ``seg.coarse_input`` and ``affinity.walk_on: coarse`` read), ``fused``
+(the map fed to PAMR) and ``pamr``.
 """
 from __future__ import annotations
 
@@ -61,16 +66,18 @@ def refine(frames: np.ndarray, fused: np.ndarray, p: PAMRParams) -> np.ndarray:
     return F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
 
 
-def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]) -> tuple[np.ndarray, np.ndarray]:
-    """One chunk: ``[n, T, 3, S, S]`` frames, ``[n, T, S, S]`` coarse maps and Eq. 6 masks -> (fused, refined)."""
+def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk: ``[n, T, 3, S, S]`` frames, ``[n, T, S, S]`` coarse maps and Eq. 6 masks ->
+    (min-max normalised coarse map, fused map, refined map), each ``[n, T, S, S]`` float32."""
     frames, coarse, eq6, p = item
     n, t = frames.shape[:2]
+    norm = minmax(torch.from_numpy(coarse.reshape(n * t, *coarse.shape[2:])))
     # min-max puts the 0.5 level, where PAMR's output is thresholded, at half the frame's range; the
     # power moves it up (2: 0.71), off the broad background response around the object
-    av = (minmax(torch.from_numpy(coarse.reshape(n * t, *coarse.shape[2:]))) ** p.power).numpy()
+    av = (norm ** p.power).numpy()
     fused = fuse(av, eq6.reshape(n * t, *eq6.shape[2:]), p)
     refined = refine(frames.reshape(n * t, *frames.shape[2:]), fused, p)
-    return fused.reshape(n, t, *fused.shape[1:]).astype(np.float32), refined.reshape(n, t, *refined.shape[1:]).astype(np.float32)
+    return tuple(m.reshape(n, t, *m.shape[1:]).astype(np.float32) for m in (norm.numpy(), fused, refined))
 
 
 def read_coarse(align_file: Path, stages: tuple[int, ...] | None, start: int, stop: int, size: int) -> np.ndarray:
@@ -84,8 +91,17 @@ def read_coarse(align_file: Path, stages: tuple[int, ...] | None, start: int, st
     return fused.reshape(n, t, size, size).numpy()
 
 
+def _chunks(paths: PathsParams, split: str, stages: tuple[int, ...] | None, p: PAMRParams):
+    """The work items of :func:`_fuse_and_refine`, one per chunk of ``split``'s videos, in order."""
+    align_file, eq6_file = paths["align"] / f"{split}.h5", paths["saliency"] / f"{split}.h5"
+    for start, frames in frame_chunks(paths["prepared"], split):
+        stop = start + len(frames)
+        yield (frames, read_coarse(align_file, stages, start, stop, frames.shape[-1]),
+               read_maps(eq6_file, "eq6", start, stop), p)
+
+
 def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...], val_truth: tuple[np.ndarray, np.ndarray],
-                  workers: int = 1, pool=None) -> tuple[tuple[int, ...], dict[str, float]]:
+                  workers: int = 1, pool=None) -> tuple[tuple[int, ...], dict[tuple[int, ...], float]]:
     """``pamr.coarse: val``: the subset of ``alignment.map_scales`` whose PAMR output scores best
     (official mIoU, > 0.5) on the *validation* split against ``val_truth`` (its masks ``[V, T, H0, W0]``
     and annotated flags ``[V, T]``, read by the stage: model selection, as ``train_seg`` selects its
@@ -97,27 +113,18 @@ def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...]
     for stage 1 alone); and the map with the best mIoU before PAMR is not the best after it (on
     ``shapes`` stage 1 alone led before PAMR, 0.27 against 0.21, and trailed after, 0.65 against 0.75):
     docs/BENCHMARKS.md, session 20."""
-    prepared, align_file, eq6_file = paths["prepared"], paths["align"] / "val.h5", paths["saliency"] / "val.h5"
     masks, annotated = val_truth
-    scores = {}
-    for n in range(1, len(map_scales) + 1):
-        for subset in itertools.combinations(map_scales, n):
-            def chunks(subset=subset):
-                for start, frames in frame_chunks(prepared, "val"):
-                    stop = start + len(frames)
-                    yield (frames, read_coarse(align_file, subset, start, stop, frames.shape[-1]),
-                           read_maps(eq6_file, "eq6", start, stop), p)
 
-            def blocks(subset=subset):
-                start = 0
-                for _, refined in ordered_map(_fuse_and_refine, chunks(subset), workers, pool):
-                    keep = annotated[start:start + len(refined)]
-                    yield refined[keep], masks[start:start + len(refined)][keep]
-                    start += len(refined)
+    def blocks(subset):
+        start = 0
+        for _, _, refined in ordered_map(_fuse_and_refine, _chunks(paths, "val", subset, p), workers, pool):
+            keep = annotated[start:start + len(refined)]
+            yield refined[keep], masks[start:start + len(refined)][keep]
+            start += len(refined)
 
-            scores["+".join(map(str, subset))] = score_map_blocks(blocks(), "prob")["miou"]
-    best = max(scores, key=scores.get)
-    return tuple(int(s) for s in best.split("+")), scores
+    scores = {subset: score_map_blocks(blocks(subset), "prob")["miou"]
+              for n in range(1, len(map_scales) + 1) for subset in itertools.combinations(map_scales, n)}
+    return max(scores, key=scores.get), scores
 
 
 def run(p: PAMRParams, paths: PathsParams, out_dir: Path, map_scales: tuple[int, ...], workers: int = 1,
@@ -127,21 +134,17 @@ def run(p: PAMRParams, paths: PathsParams, out_dir: Path, map_scales: tuple[int,
 
     Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
     order: the output does not depend on ``workers``. Returns ``{"coarse", "stages", "val_miou"}``:
-    the coarse map used (``pamr.coarse``), its stages and, with ``val``, every subset's score."""
-    align_dir, saliency_dir = paths["align"], paths["saliency"]
+    the coarse map used (``pamr.coarse``), its stages and, with ``val``, every subset's score
+    (keyed ``"1+2"``)."""
     with worker_pool(workers) as pool:  # one pool for every split
         stages, scores = choose_stages(p, paths, map_scales, val_truth, workers, pool) if p.coarse == "val" else (None, {})
+        attrs = {**asdict(p), "coarse_stages": list(stages or map_scales)}
         for split in SPLITS:
-            def chunks(split=split):
-                for start, frames in frame_chunks(paths["prepared"], split):
-                    stop = start + len(frames)
-                    yield (frames, read_coarse(align_dir / f"{split}.h5", stages, start, stop, frames.shape[-1]),
-                           read_maps(saliency_dir / f"{split}.h5", "eq6", start, stop), p)
-
-            attrs = {**asdict(p), "coarse_stages": list(stages or map_scales)}
             with map_file(out_dir / f"{split}.h5", "pamr", split, attrs, paths["prepared"]) as out:
-                results = ordered_map(_fuse_and_refine, chunks(), workers, pool)
-                for fused, refined in progress(results, desc=f"pamr {split}"):
+                results = ordered_map(_fuse_and_refine, _chunks(paths, split, stages, p), workers, pool)
+                for coarse, fused, refined in progress(results, desc=f"pamr {split}"):
+                    out.append("coarse", coarse)
                     out.append("fused", fused)
                     out.append("pamr", refined)
-    return {"coarse": p.coarse, "stages": list(stages or map_scales), "val_miou": scores}
+    return {"coarse": p.coarse, "stages": list(stages or map_scales),
+            "val_miou": {"+".join(map(str, k)): v for k, v in scores.items()}}

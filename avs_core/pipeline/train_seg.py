@@ -37,7 +37,7 @@ from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, StepLoss
 from avs_core.engine.loop import train as engine_train
 from avs_core.losses.contrastive import m2icl_loss
-from avs_core.maps import minmax, to_logits
+from avs_core.maps import to_logits
 from avs_core.metrics import frame_iou
 from avs_core.models.encoders import AudioEncoder, normalize_images
 from avs_core.models.segmentation import AVSegmenter
@@ -70,23 +70,24 @@ def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, b
 
 
 class CoarseMaps:
-    """The ``align`` stage's fused coarse maps (own audio) of one split (``align_maps``: its
-    ``{split}.h5``), read per batch and min-max normalised per frame (``seg.coarse_input``):
+    """The coarse map that ``pamr`` refined, of one split (``pamr_maps``: its ``{split}.h5``,
+    dataset ``coarse``, min-max normalised per frame), read per batch (``seg.coarse_input``):
     ``coarse[vids, ks]`` -> ``[N, S, S]`` float32 in [0, 1] for ``[N]`` video and frame indices.
 
+    ``pamr``'s copy rather than ``align``'s fused map: with ``pamr.coarse: val`` they differ, and the
+    network should read the map its labels were refined from, not the stages left out for scoring
+    badly (on ``flat``, stages 2-3 of ``align`` pair each sound with another category's object).
     Read per batch, not held: the three splits' float32 maps are 4.6 GiB at AVSBench size and 224 px.
-    Per-frame normalisation makes the values those of normalising the whole split at once.
     """
 
-    def __init__(self, align_maps):
-        self.path = align_maps
-        read_maps(align_maps, "fused", 0, 0)  # a missing dataset fails here, before any training
+    def __init__(self, pamr_maps):
+        self.path = pamr_maps
+        read_maps(pamr_maps, "coarse", 0, 0)  # a missing dataset fails here, before any training
 
     def __getitem__(self, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         vids, ks = (np.asarray(i) for i in index)
         uniq, row = np.unique(vids, return_inverse=True)
-        fused = read_maps(self.path, "fused", videos=uniq)  # [U, T, S, S]: each video read once
-        return minmax(torch.from_numpy(fused[row, ks])).numpy()  # [N, S, S]
+        return read_maps(self.path, "coarse", videos=uniq)[row, ks]  # [N, S, S]: each video read once
 
 
 class SegData:
