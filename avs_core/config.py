@@ -194,7 +194,10 @@ class TrainingParams:
 class C2AMParams:
     """C^2AM class-agnostic activation maps and the CAM baseline (stage c2am)."""
 
-    train: TrainingParams = field(default_factory=TrainingParams)
+    # the head alone trains (freeze_backbone): 10 epochs at 1e-2 (docs/BENCHMARKS.md, session 21)
+    train: TrainingParams = field(default_factory=lambda: TrainingParams(epochs=10, lr=1e-2))
+    freeze_backbone: bool = True
+    centre_features: bool = True
     alpha: float = 0.25
     cam_epochs: int = 10
     cam_lr: float = 1e-2

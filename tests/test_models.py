@@ -105,3 +105,31 @@ def test_audio_frequency_pooling_averages_adjacent_bins():
     full = AudioEncoder("resnet18", dim=16).eval()
     assert not torch.allclose(full(spec), full(swapped))
     assert a(torch.randn(2, 1, 257, 66)).shape == (2, 16)  # an odd bin count: the last bin is dropped
+
+
+def test_c2am_frozen_backbone_and_centred_features():
+    """``freeze_backbone`` trains the head alone and keeps the backbone's BatchNorm statistics;
+    ``centre_features`` leaves nothing for the head to split in frames that are all alike (what
+    each location has in every frame, the padding's position code, is subtracted), in training
+    and, through the running mean, in eval."""
+    from avs_core.models.heads import C2AMNet
+
+    torch.manual_seed(0)
+    net = build_resnet("resnet18", "none")
+    model = C2AMNet(net, "resnet18", grid=4, frozen=True, centre=True)
+    assert not any(q.requires_grad for q in net.parameters())
+    assert all(q.requires_grad for q in (*model.head.parameters(), *model.bn.parameters()))
+    stats = net.bn1.running_mean.clone()
+    frame = torch.randn(1, 3, 32, 32)
+    model.train()
+    assert not net.training and model.head.training
+    prob, feats = model(frame.repeat(4, 1, 1, 1))  # [4, 1, 4, 4], [4, C, 4, 4]
+    assert torch.equal(net.bn1.running_mean, stats)
+    assert feats.abs().max() < 1e-5 and prob.std() < 1e-5  # identical frames: no split at all
+    model.eval()
+    prob, _ = model(frame)
+    assert prob.std() < 1e-4  # the running mean is that frame's features
+
+    plain = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4)
+    plain.eval()
+    assert plain(frame)[0].std() > 1e-3  # uncentred, the same frame's map is not flat

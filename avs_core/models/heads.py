@@ -44,19 +44,46 @@ class C2AMNet(nn.Module):
 
     CCAM concatenates layer3 and layer4 of a stride-16 ResNet-50; with torchvision's BasicBlock
     ResNets (no dilation) we concatenate layers 2-4 at stride 8 instead, to keep the map resolution.
-    ``forward(x) -> (P [N, 1, h, w] in (0, 1), feats [N, C, h, w])``.
+    ``forward(x [N, 3, H, W]) -> (P [N, 1, H/8, W/8] in (0, 1), feats [N, C, H/8, W/8])``.
+
+    ``frozen``: the backbone is not trained (and keeps its BatchNorm statistics); only the head is.
+    ``centre``: each location's mean feature over the batch (in eval: its running mean, momentum
+    0.1 as BatchNorm's) is subtracted before the head and the fg / bg pooling, so that what every
+    frame has at a location (the zero padding's position code) cannot be the fg / bg split.
+
+    Why: without both, C2AM on this project's backbones (trained from scratch by ``align``; no
+    ImageNet weights) split the frame by position (top vs bottom) on every style, objectness
+    0.07-0.27; with them it segments the objects (docs/BENCHMARKS.md, session 21).
     """
 
-    def __init__(self, net: nn.Module, backbone: str):
+    def __init__(self, net: nn.Module, backbone: str, grid: int, frozen: bool = False, centre: bool = False):
         super().__init__()
-        self.net = net
+        self.net, self.frozen, self.centre = net, frozen, centre
+        net.requires_grad_(not frozen)
         cin = sum(STAGE_CHANNELS[backbone][1:])
         self.head = nn.Conv2d(cin, 1, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(1)
+        self.register_buffer("location_mean", torch.zeros(1, cin, grid, grid))  # [1, C, h, w]
+        self.register_buffer("location_batches", torch.zeros((), dtype=torch.long))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            self.net.eval()
+        return self
 
     def forward(self, x: torch.Tensor):
         s = resnet_stages(self.net, x)
         feats = _upsample_cat(s[1:], s[1].shape[-2:])  # [N, C, H/8, W/8]
+        if self.centre:
+            if self.training:
+                mean = feats.mean(0, keepdim=True)  # [1, C, h, w]
+                with torch.no_grad():  # the first batch sets it, as the running mean of a short run
+                    self.location_mean.lerp_(mean.detach(), 0.1 if self.location_batches else 1.0)
+                    self.location_batches += 1
+            else:
+                mean = self.location_mean
+            feats = feats - mean
         return torch.sigmoid(self.bn(self.head(feats))), feats
 
 

@@ -38,8 +38,8 @@ def train_c2am(p: C2AMParams, seed: int, paths: PathsParams, dist: DistInfo = SI
     The CCAM losses compare every pair of the batch, so under torchrun the pooled features are
     gathered from all processes and each computes the global loss (``fit(coupled=True)``)."""
     net, name = build_backbone(p.train.init, paths["align_model"])
-    model = C2AMNet(net, name)
     frames = train_frames(paths["prepared"])
+    model = C2AMNet(net, name, frames.shape[-1] // 8, p.freeze_backbone, p.centre_features)
 
     def loss_fn(m, images, _):
         prob, feats = m(images)
