@@ -47,8 +47,8 @@ class C2AMNet(nn.Module):
     ``forward(x [N, 3, H, W]) -> (P [N, 1, H/8, W/8] in (0, 1), feats [N, C, H/8, W/8])``.
 
     ``frozen``: the backbone is not trained (and keeps its BatchNorm statistics); only the head is.
-    ``centre``: each location's mean feature over the batch (in eval: its running mean, momentum
-    0.1 as BatchNorm's) is subtracted before the head and the fg / bg pooling, so that what every
+    ``centre``: each location's mean feature over the (global) batch (in eval: its running mean,
+    momentum 0.1 as BatchNorm's) is subtracted before the head and the fg / bg pooling, so that what every
     frame has at a location (the zero padding's position code) cannot be the fg / bg split.
 
     Why: without both, C2AM on this project's backbones (trained from scratch by ``align``; no
@@ -77,9 +77,13 @@ class C2AMNet(nn.Module):
         feats = _upsample_cat(s[1:], s[1].shape[-2:])  # [N, C, H/8, W/8]
         if self.centre:
             if self.training:
-                mean = feats.mean(0, keepdim=True)  # [1, C, h, w]
-                with torch.no_grad():  # the first batch sets it, as the running mean of a short run
-                    self.location_mean.lerp_(mean.detach(), 0.1 if self.location_batches else 1.0)
+                with torch.no_grad():  # a constant to the gradient, as a running statistic
+                    mean = feats.mean(0, keepdim=True)  # [1, C, h, w]
+                    if torch.distributed.is_available() and torch.distributed.is_initialized():
+                        torch.distributed.all_reduce(mean)  # the global batch's (equal local batches)
+                        mean /= torch.distributed.get_world_size()
+                    # the first batch sets the running mean, so that a short run has a fair one
+                    self.location_mean.lerp_(mean, 0.1 if self.location_batches else 1.0)
                     self.location_batches += 1
             else:
                 mean = self.location_mean
