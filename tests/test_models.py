@@ -133,3 +133,24 @@ def test_c2am_frozen_backbone_and_centred_features():
     plain = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4)
     plain.eval()
     assert plain(frame)[0].std() > 1e-3  # uncentred, the same frame's map is not flat
+
+
+def test_c2am_positional_share_tells_a_split_by_position_from_a_map_of_the_frame(tmp_path):
+    """The ``c2am`` learning check: 1 when every frame gets the same map (top vs bottom, whatever
+    the frame shows), near 0 when the maps follow the frames."""
+    from avs_core.pipeline.c2am import positional_share
+    from avs_core.store import create_h5, write_strings
+
+    rng = np.random.default_rng(0)
+    top = np.zeros((7, 5, 16, 16), np.float32)
+    top[..., :8, :] = 1.0
+    objects = np.zeros_like(top)
+    for v, t in np.ndindex(7, 5):  # a square somewhere in each frame
+        y, x = rng.integers(0, 12, 2)
+        objects[v, t, y:y + 4, x:x + 4] = 1.0
+    for name, maps in (("top", top), ("objects", objects)):
+        with create_h5(tmp_path / f"{name}.h5", stage="c2am") as f:
+            write_strings(f, "ids", [f"v{i}" for i in range(7)])
+            f["c2am"] = maps
+    assert positional_share(tmp_path / "top.h5") > 0.99
+    assert positional_share(tmp_path / "objects.h5") < 0.1

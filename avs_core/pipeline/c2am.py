@@ -23,8 +23,8 @@ from avs_core.losses.c2am import c2am_loss
 from avs_core.models.backbones import resnet_stages
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import C2AMNet, border_mean, build_backbone, c2am_pool
-from avs_core.learning import Check, score_check
-from avs_core.data.maps import map_file, train_frames
+from avs_core.learning import Check, loss_check, score_check
+from avs_core.data.maps import map_chunks, map_file, train_frames
 from avs_core.engine.frames import fit, learning_check, predict_maps
 from avs_core.store import open_h5
 
@@ -101,6 +101,26 @@ def cam_maps(net, clf, images: torch.Tensor, labels: torch.Tensor | None) -> tor
     return cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5)
 
 
+# the c2am check: at most this share of the maps' variance may be common to every frame (a split by
+# position: 0.94 on `shapes` before c2am.freeze_backbone / centre_features, 0.01 after; session 21)
+POSITIONAL_SHARE = 0.5
+
+
+def positional_share(path: Path, key: str = "c2am") -> float:
+    """The share of the maps' variance that every frame has in common: the variance (over pixels) of
+    the mean map over the variance of every pixel of every frame. 1: each frame gets the same map
+    (it splits the frame by position, whatever it shows); 0: the mean map is flat. Streams ``path``."""
+    frames, sq, per_pixel = 0, 0.0, None
+    for _, maps in map_chunks(path, key):
+        m = maps.reshape(-1, *maps.shape[-2:]).astype(np.float64)  # [n*T, S, S]
+        per_pixel = m.sum(0) if per_pixel is None else per_pixel + m.sum(0)
+        frames, sq = frames + len(m), sq + float((m ** 2).sum())
+    mean_map = per_pixel / frames  # [S, S]
+    mu = mean_map.mean()
+    total = sq / (frames * mean_map.size) - mu ** 2
+    return float(((mean_map - mu) ** 2).mean() / max(total, 1e-12))
+
+
 def run(p: C2AMParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
         dist: DistInfo = SINGLE) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
@@ -140,4 +160,6 @@ def run(p: C2AMParams, image_size: int, seed: int, paths: PathsParams, out_dir: 
 
             for start, maps in predict_maps(cam_fn, paths["prepared"], split, image_size, dist):
                 out.add("cam", start, maps)
+    checks.append(loss_check("c2am: share of the train maps' variance common to every frame (1: split by position)",
+                             positional_share(out_dir / "train.h5"), 1.0, POSITIONAL_SHARE))
     return checks, {"c2am": history}
