@@ -247,7 +247,7 @@ class PAMRParams:
     """PAMR on the fused coarse map (stage pamr)."""
 
     fusion: Literal["av", "objectness", "av_gated"] = "av"
-    coarse: Literal["fused", "val"] = "fused"
+    coarse: Literal["fused", "val"] = "val"
     gate_ratio: float = 0.5
     power: float = 2.0
     iters: int = 30
