@@ -102,9 +102,10 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
     """Audio -> image and audio -> sounding-object retrieval over every frame of the split.
 
     Images are scored by the MIL similarity summed over ``scales`` (default: every trained scale;
-    the stage also scores each stage alone), each frame's audio against all V x T frames. With ``masks`` (``[V, T, H0, W0]`` {0, 1}: the split's ground truth, validation
-    only), each frame's sounding object is also a gallery item: the visual maps pooled inside its
-    mask, scored by cosine similarity summed over scales.
+    the stage also scores each stage alone), each frame's audio against all V x T frames. With
+    ``masks`` (``[V, T, H0, W0]`` {0, 1}: the split's ground truth, validation only), each frame's
+    sounding object is also a gallery item: the visual maps pooled inside its mask, scored by
+    cosine similarity summed over scales.
 
     Why both: a frame that shows a *silent* object of the audio's category is as good an image
     match as a frame where that category sounds, so the image-level figure has a ceiling far below
