@@ -66,7 +66,8 @@ def refine(frames: np.ndarray, fused: np.ndarray, p: PAMRParams) -> np.ndarray:
     return F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
 
 
-def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One chunk: ``[n, T, 3, S, S]`` frames, ``[n, T, S, S]`` coarse maps and Eq. 6 masks ->
     (min-max normalised coarse map, fused map, refined map), each ``[n, T, S, S]`` float32."""
     frames, coarse, eq6, p = item
