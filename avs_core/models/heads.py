@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avs_core.engine.distributed import mean_over_processes
 from avs_core.models.backbones import (
     STAGE_CHANNELS,
     build_resnet,
@@ -78,10 +79,8 @@ class C2AMNet(nn.Module):
         if self.centre:
             if self.training:
                 with torch.no_grad():  # a constant to the gradient, as a running statistic
-                    mean = feats.mean(0, keepdim=True)  # [1, C, h, w]
-                    if torch.distributed.is_available() and torch.distributed.is_initialized():
-                        torch.distributed.all_reduce(mean)  # the global batch's (equal local batches)
-                        mean /= torch.distributed.get_world_size()
+                    # the global batch's mean (equal local batches) [1, C, h, w]
+                    mean = mean_over_processes(feats.mean(0, keepdim=True))
                     # the first batch sets the running mean, so that a short run has a fair one
                     self.location_mean.lerp_(mean, 0.1 if self.location_batches else 1.0)
                     self.location_batches += 1
