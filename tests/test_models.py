@@ -135,6 +135,31 @@ def test_c2am_frozen_backbone_and_centred_features():
     assert plain(frame)[0].std() > 1e-3  # uncentred, the same frame's map is not flat
 
 
+def test_c2am_frozen_features_cached_or_per_batch_are_the_backbones_features():
+    """The cached features of a frozen backbone (frames and their mirror images, computed once) are
+    what the backbone gives each batch, mirrored where asked; ``from_features`` gives the same map."""
+    from avs_core.engine.distributed import SINGLE
+    from avs_core.models.encoders import normalize_images
+    from avs_core.models.heads import C2AMNet
+    from avs_core.pipeline.c2am import FrozenFeatures
+
+    torch.manual_seed(0)
+    model = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4, frozen=True, centre=True)
+    frames = np.random.default_rng(0).integers(0, 256, (10, 3, 32, 32), dtype=np.uint8)
+    cached, per_batch = FrozenFeatures(model, frames, SINGLE), FrozenFeatures(model, frames, SINGLE, cache_bytes=0)
+    assert cached.cache is not None and per_batch.cache is None
+    idx, flips = np.array([1, 4, 7]), torch.tensor([True, False, True])
+    feats = cached(idx, flips)  # [3, C, 4, 4]
+    assert feats.shape == (3, 128 + 256 + 512, 4, 4)
+    torch.testing.assert_close(feats, per_batch(idx, flips), rtol=0, atol=1e-5)
+    chosen = torch.from_numpy(frames[idx])
+    images = normalize_images(torch.where(flips.view(-1, 1, 1, 1), chosen.flip(-1), chosen))
+    with torch.no_grad():
+        torch.testing.assert_close(feats, model.features(images), rtol=0, atol=1e-5)
+        assert (feats[0] - cached(idx[:1], torch.tensor([False]))[0]).abs().max() > 1e-3  # the mirror is used
+        torch.testing.assert_close(model(feats, from_features=True)[0], model(images)[0])
+
+
 def test_c2am_positional_share_tells_a_split_by_position_from_a_map_of_the_frame(tmp_path):
     """The ``c2am`` learning check: 1 when every frame gets the same map (top vs bottom, whatever
     the frame shows), near 0 when the maps follow the frames."""

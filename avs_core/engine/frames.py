@@ -25,25 +25,24 @@ def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(maps.float(), size=(size, size), mode="bilinear", align_corners=False)[:, 0]
 
 
-def flip_pair(images: torch.Tensor, targets: torch.Tensor | None, flip: torch.Tensor):
-    """Horizontal flip where ``flip`` [B] is set, applied identically to images ``[B, 3, H, W]``
-    and targets ``[B, ..., h, w]``."""
-    images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
-    if targets is not None:
-        shape = (-1,) + (1,) * (targets.ndim - 1)
-        targets = torch.where(flip.view(shape), targets.flip(-1), targets)
-    return images, targets
+def flip_where(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Horizontal flip of ``x [B, ..., W]`` where ``flip`` [B] (bool) is set: images and their
+    targets get the same flips."""
+    return torch.where(flip.view((-1,) + (1,) * (x.ndim - 1)), x.flip(-1), x)
 
 
 def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor],
         p: TrainingParams, seed: int, desc: str, checkpoints: Path, dist: DistInfo = SINGLE,
-        coupled: bool = False) -> dict:
+        coupled: bool = False, inputs: Callable[[np.ndarray, torch.Tensor], torch.Tensor] | None = None) -> dict:
     """Adam over frames (and aligned per-frame targets) with random horizontal flips, on the engine
     loop: lr warm-up (1 epoch) + cosine, finite-loss checks, DDP.
 
     ``loss_fn(model, images [b, 3, S, S], targets [b, ...] | None)`` is a per-sample mean, or, with
-    ``coupled``, a loss over the gathered global batch (``gather_keep_local``).
+    ``coupled``, a loss over the gathered global batch (``gather_keep_local``). ``inputs(idx [b],
+    flips [b] bool) -> [b, ...]``, when given, makes the model's input batch from the frame
+    indices in place of the flipped, normalised frames (``frames`` then only gives the count):
+    cached features of a frozen backbone, for example.
 
     Returns the loss curve: ``{"initial": loss of the untrained net on the first batch,
     "epochs": [mean loss per epoch]}`` (what :func:`learning_check` compares). The training state
@@ -66,9 +65,11 @@ def fit(model: torch.nn.Module, frames: np.ndarray, targets: np.ndarray | None,
         j = i % per_epoch
         idx = np.sort(order[j])
         mine = dist.local(np.arange(len(idx)), f"{desc}.train.batch_size")
-        images = normalize_images(torch.from_numpy(frames[idx[mine]]))
-        target = None if targets is None else torch.from_numpy(targets[idx[mine]])
-        return flip_pair(images, target, flips.view(per_epoch, -1)[j][mine])
+        flip = flips.view(per_epoch, -1)[j][mine]
+        target = None if targets is None else flip_where(torch.from_numpy(targets[idx[mine]]), flip)
+        if inputs is not None:
+            return inputs(idx[mine], flip), target
+        return flip_where(normalize_images(torch.from_numpy(frames[idx[mine]])), flip), target
 
     def step(m, batch):
         images, target = batch

@@ -73,9 +73,15 @@ class C2AMNet(nn.Module):
             self.net.eval()
         return self
 
-    def forward(self, x: torch.Tensor):
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's stages 2-4 at stride 8: ``[N, 3, H, W] -> [N, C, H/8, W/8]`` (uncentred)."""
         s = resnet_stages(self.net, x)
-        feats = _upsample_cat(s[1:], s[1].shape[-2:])  # [N, C, H/8, W/8]
+        return _upsample_cat(s[1:], s[1].shape[-2:])
+
+    def forward(self, x: torch.Tensor, from_features: bool = False):
+        """``x``: images ``[N, 3, H, W]``, or with ``from_features`` what :meth:`features` made of
+        them (a frozen backbone's features can be computed once and reused every epoch)."""
+        feats = x if from_features else self.features(x)  # [N, C, H/8, W/8]
         if self.centre:
             if self.training:
                 with torch.no_grad():  # a constant to the gradient, as a running statistic

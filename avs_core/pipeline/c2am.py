@@ -25,10 +25,47 @@ from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import C2AMNet, border_mean, build_backbone, c2am_pool
 from avs_core.learning import Check, loss_check, score_check
 from avs_core.data.maps import map_chunks, map_file, train_frames
-from avs_core.engine.frames import fit, learning_check, predict_maps
+from avs_core.engine.frames import fit, flip_where, learning_check, predict_maps
 from avs_core.store import open_h5
 
 log = logging.getLogger(__name__)
+
+
+# a frozen backbone's features of the train frames and of their mirror images are computed once
+# when both fit in this much memory (480 frames at 128 px: 0.88 GiB); beyond it every batch runs the
+# backbone again, as a trained one must
+FEATURE_CACHE_BYTES = 2 << 30
+
+
+class FrozenFeatures:
+    """``fit``'s ``inputs`` for a frozen backbone: ``(idx [b], flips [b] bool) -> [b, C, h, w]``, the
+    features (``C2AMNet.features``, float32) of ``frames[idx]`` normalised, mirrored where ``flips``
+    is set. Cached for every frame and both mirrors when that takes at most ``cache_bytes``, so that
+    ten epochs cost two passes of the backbone; computed per batch otherwise (the same values to
+    float rounding: the backbone is in eval mode, each frame's features do not depend on its batch)."""
+
+    def __init__(self, model: C2AMNet, frames: np.ndarray, dist: DistInfo, cache_bytes: int = FEATURE_CACHE_BYTES):
+        if not model.frozen:
+            raise ValueError("FrozenFeatures needs a frozen backbone (c2am.freeze_backbone: true)")
+        self.model, self.frames, self.dist = model.train(), frames, dist  # its backbone stays in eval mode
+        self.cache = None
+        shape = (2, len(frames), model.location_mean.shape[1], frames.shape[-2] // 8, frames.shape[-1] // 8)
+        if 4 * np.prod(shape) <= cache_bytes:
+            self.cache = torch.empty(shape, device=dist.device)  # [2 (mirrored), N, C, h, w]
+            for mirror in (False, True):
+                for i in range(0, len(frames), 64):
+                    idx = np.arange(i, min(i + 64, len(frames)))
+                    self.cache[int(mirror), idx] = self._compute(idx, torch.full((len(idx),), mirror))
+
+    @torch.no_grad()
+    def _compute(self, idx: np.ndarray, flips: torch.Tensor) -> torch.Tensor:
+        images = flip_where(normalize_images(torch.from_numpy(self.frames[idx])), flips)
+        return self.model.features(self.dist.inputs(images)).float()
+
+    def __call__(self, idx: np.ndarray, flips: torch.Tensor) -> torch.Tensor:
+        if self.cache is None:
+            return self._compute(idx, flips)
+        return self.cache[flips.long().to(self.cache.device), torch.from_numpy(idx).to(self.cache.device)]
 
 
 def train_c2am(p: C2AMParams, seed: int, paths: PathsParams, dist: DistInfo = SINGLE) -> tuple[C2AMNet, bool, dict]:
@@ -41,12 +78,16 @@ def train_c2am(p: C2AMParams, seed: int, paths: PathsParams, dist: DistInfo = SI
     frames = train_frames(paths["prepared"])
     model = C2AMNet(net, name, frames.shape[-1] // 8, p.freeze_backbone, p.centre_features)
 
-    def loss_fn(m, images, _):
-        prob, feats = m(images)
+    model.to(dist.device)
+    inputs = FrozenFeatures(model, frames, dist) if p.freeze_backbone else None
+
+    def loss_fn(m, x, _):
+        prob, feats = m(x, from_features=inputs is not None)
         fg, bg = c2am_pool(prob.float(), feats.float())
         return c2am_loss(gather_keep_local(fg), gather_keep_local(bg), p.alpha)
 
-    history = fit(model, frames, None, loss_fn, p.train, seed, "c2am", paths["checkpoints"], dist, coupled=True)
+    history = fit(model, frames, None, loss_fn, p.train, seed, "c2am", paths["checkpoints"], dist, coupled=True,
+                  inputs=inputs)
     model.eval()
     with torch.no_grad():
         sample = normalize_images(torch.from_numpy(frames[:: max(1, len(frames) // 64)][:64]))
