@@ -21,8 +21,10 @@ HOP = NPERSEG - NOVERLAP  # 238
 FREQ_BINS = NPERSEG // 2 + 1  # 257
 LOG_EPS, SPEC_STD = 1e-7, 12.0
 
-# frame k (1-based) of an AVSBench clip is taken ~0.94 s into second k-1 (reference notes §1.4)
-FRAME_OFFSET_S = 0.94
+# frame k (1-based) of an AVSBench clip closes its 1-s clip, second k-1 (taken ~0.94 s into it,
+# reference notes §1.4), and is annotated with what sounds in that clip; the reference's audio
+# feature k (VGGish example k) covers about that second too. Its audio window is centred on the clip.
+CLIP_CENTRE_S = 0.5
 
 _TUKEY = scipy.signal.get_window(("tukey", 0.25), NPERSEG)
 _TUKEY32 = _TUKEY.astype(np.float32)
@@ -74,12 +76,16 @@ def centre_window(num_samples: int, sample_rate: int, seconds: float) -> tuple[i
 
 
 def frame_windows(num_samples: int, sample_rate: int, seconds: float, num_frames: int = 5) -> list[tuple[int, int]]:
-    """``[start, stop)`` per frame: ``seconds`` centred on the frame instant (k-1) + 0.94 s,
-    shifted to stay inside the clip."""
+    """``[start, stop)`` per frame: ``seconds`` centred on the middle of second k-1, the 1-s clip
+    frame k is annotated for, shifted to stay inside the clip (1 s: exactly second k-1).
+
+    Why not the frame instant ((k-1) + 0.94 s): a 1-s window there takes 44 % of its audio from
+    second k, whose sources frame k's mask does not show (MS3: they switch on and off per second).
+    """
     length = int(round(seconds * sample_rate))
     out = []
     for k in range(1, num_frames + 1):
-        centre = (k - 1 + FRAME_OFFSET_S) * sample_rate
+        centre = (k - 1 + CLIP_CENTRE_S) * sample_rate
         start = int(round(centre - length / 2))
         start = min(max(start, 0), max(num_samples - length, 0))
         out.append((start, min(start + length, num_samples)))

@@ -51,8 +51,9 @@ def test_too_short_is_an_error():
 def test_windows():
     assert A.centre_window(80000, 16000, 3.0) == (16000, 64000)
     w = A.frame_windows(80000, 16000, 1.0)
-    assert w[0] == (7040, 23040)  # centred on 0.94 s
-    assert w[4] == (64000, 80000)  # shifted inside the clip
+    assert w == [(16000 * k, 16000 * (k + 1)) for k in range(5)]  # frame k+1: second k, its annotated clip
+    assert A.frame_windows(80000, 16000, 1.5)[0] == (0, 24000)  # shifted inside the clip
+    assert A.frame_windows(80000, 16000, 1.5)[2] == (28000, 52000)  # centred on 2.5 s
     feats = A.clip_features(torch.randn(2, 80000) * 0.1, 16000, 3.0, 1.0)
     assert feats["logspec_clip"].shape == (2, 1, 257, 334)
     assert feats["logspec_centre"].shape == (2, 1, 257, 200)

@@ -1,8 +1,8 @@
 """Stage logic for ``align``: M^2ICL / MMICL training and the coarse sounding maps.
 
 Training reads frames and audio of the *train* split only; it never reads masks. Audio-frame
-pairing (``alignment.audio_window``): ``frame`` pairs frame k with 1 s of audio centred on its
-instant ((k-1) + 0.94 s, see ``avs_core.audio``); ``centre`` / ``clip`` give every frame the
+pairing (``alignment.audio_window``): ``frame`` pairs frame k with the 1 s of audio it is annotated
+for (second k-1, see ``avs_core.audio.frame_windows``); ``centre`` / ``clip`` give every frame the
 clip-level window, as WS-AVS does (3 s centred for training, the whole clip otherwise).
 """
 from __future__ import annotations
