@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 # a frozen backbone's features of the train frames and of their mirror images are computed once
-# when both fit in this much memory (480 frames at 128 px: 0.88 GiB); beyond it every batch runs the
+# when both fit in this much memory (480 frames at 128 px: 0.82 GiB); beyond it every batch runs the
 # backbone again, as a trained one must
 FEATURE_CACHE_BYTES = 2 << 30
 
