@@ -117,7 +117,7 @@ def test_c2am_frozen_backbone_and_centred_features():
     torch.manual_seed(0)
     net = build_resnet("resnet18", "none")
     model = C2AMNet(net, "resnet18", grid=4, frozen=True, centre=True)
-    assert not any(q.requires_grad for q in net.parameters())
+    assert not any(q.requires_grad for q in net.parameters()) and not net.training
     assert all(q.requires_grad for q in (*model.head.parameters(), *model.bn.parameters()))
     stats = net.bn1.running_mean.clone()
     frame = torch.randn(1, 3, 32, 32)

@@ -61,6 +61,8 @@ class C2AMNet(nn.Module):
         super().__init__()
         self.net, self.frozen, self.centre = net, frozen, centre
         net.requires_grad_(not frozen)
+        if frozen:
+            net.eval()  # from the start, so that features computed before training keep its BatchNorm statistics
         cin = sum(STAGE_CHANNELS[backbone][1:])
         self.head = nn.Conv2d(cin, 1, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(1)

@@ -47,7 +47,7 @@ class FrozenFeatures:
     def __init__(self, model: C2AMNet, frames: np.ndarray, dist: DistInfo, cache_bytes: int = FEATURE_CACHE_BYTES):
         if not model.frozen:
             raise ValueError("FrozenFeatures needs a frozen backbone (c2am.freeze_backbone: true)")
-        self.model, self.frames, self.dist = model.train(), frames, dist  # its backbone stays in eval mode
+        self.model, self.frames, self.dist = model, frames, dist
         self.cache = None
         shape = (2, len(frames), model.location_mean.shape[1], frames.shape[-2] // 8, frames.shape[-1] // 8)
         if 4 * np.prod(shape) <= cache_bytes:
