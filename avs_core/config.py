@@ -198,12 +198,16 @@ class C2AMParams:
     train: TrainingParams = field(default_factory=lambda: TrainingParams(epochs=10, lr=1e-2))
     freeze_backbone: bool = True
     centre_features: bool = True
+    feature_stages: tuple[int, ...] = (1, 2)
     alpha: float = 0.25
     cam_epochs: int = 10
     cam_lr: float = 1e-2
 
     def validate(self, prefix: str) -> None:
         self.train.validate(f"{prefix}.train")
+        _require(len(self.feature_stages) >= 1 and len(set(self.feature_stages)) == len(self.feature_stages)
+                 and all(1 <= s <= 4 for s in self.feature_stages), f"{prefix}.feature_stages",
+                 "must be distinct ResNet stages out of 1-4")
         _require(self.alpha >= 0, f"{prefix}.alpha", "must be >= 0")
         _require(self.cam_epochs >= 1, f"{prefix}.cam_epochs", "must be >= 1")
         _require(self.cam_lr > 0, f"{prefix}.cam_lr", "must be > 0")
@@ -232,8 +236,9 @@ class CRFParams:
 class SaliencyParams:
     """Salient-object network on C^2AM cues, and WS-AVS Eq. 6 (stage saliency)."""
 
-    train: TrainingParams = field(default_factory=TrainingParams)
-    cue_threshold: float = 0.3
+    # cues at 0.7 of the frame's maximum, lr 3e-3 (docs/BENCHMARKS.md, session 23)
+    train: TrainingParams = field(default_factory=lambda: TrainingParams(lr=3e-3))
+    cue_threshold: float = 0.7
     cue_crf: CRFParams = field(default_factory=lambda: CRFParams(bilateral_sxy=50.0, bilateral_srgb=5.0))
 
     def validate(self, prefix: str) -> None:

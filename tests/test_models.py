@@ -116,7 +116,7 @@ def test_c2am_frozen_backbone_and_centred_features():
 
     torch.manual_seed(0)
     net = build_resnet("resnet18", "none")
-    model = C2AMNet(net, "resnet18", grid=4, frozen=True, centre=True)
+    model = C2AMNet(net, "resnet18", grid=4, stages=(1, 2), frozen=True, centre=True)
     assert not any(q.requires_grad for q in net.parameters()) and not net.training
     assert all(q.requires_grad for q in (*model.head.parameters(), *model.bn.parameters()))
     stats = net.bn1.running_mean.clone()
@@ -130,7 +130,7 @@ def test_c2am_frozen_backbone_and_centred_features():
     prob, _ = model(frame)
     assert prob.std() < 1e-4  # the running mean is that frame's features
 
-    plain = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4)
+    plain = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4, stages=(1, 2))
     plain.eval()
     assert plain(frame)[0].std() > 1e-3  # uncentred, the same frame's map is not flat
 
@@ -144,13 +144,13 @@ def test_c2am_frozen_features_cached_or_per_batch_are_the_backbones_features():
     from avs_core.pipeline.c2am import FrozenFeatures
 
     torch.manual_seed(0)
-    model = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4, frozen=True, centre=True)
+    model = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=4, stages=(1, 3), frozen=True, centre=True)
     frames = np.random.default_rng(0).integers(0, 256, (10, 3, 32, 32), dtype=np.uint8)
     cached, per_batch = FrozenFeatures(model, frames, SINGLE), FrozenFeatures(model, frames, SINGLE, cache_bytes=0)
     assert cached.cache is not None and per_batch.cache is None
     idx, flips = np.array([1, 4, 7]), torch.tensor([True, False, True])
     feats = cached(idx, flips)  # [3, C, 4, 4]
-    assert feats.shape == (3, 128 + 256 + 512, 4, 4)
+    assert feats.shape == (3, 64 + 256, 4, 4)  # stage 1 pooled, stage 3 upsampled to stride 8
     torch.testing.assert_close(feats, per_batch(idx, flips), rtol=0, atol=1e-5)
     chosen = torch.from_numpy(frames[idx])
     images = normalize_images(torch.where(flips.view(-1, 1, 1, 1), chosen.flip(-1), chosen))

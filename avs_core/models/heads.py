@@ -43,9 +43,12 @@ def _upsample_cat(stages: list[torch.Tensor], size) -> torch.Tensor:
 class C2AMNet(nn.Module):
     """Backbone + class-agnostic activation head (conv 3x3 -> BN -> sigmoid).
 
-    CCAM concatenates layer3 and layer4 of a stride-16 ResNet-50; with torchvision's BasicBlock
-    ResNets (no dilation) we concatenate layers 2-4 at stride 8 instead, to keep the map resolution.
-    ``forward(x [N, 3, H, W]) -> (P [N, 1, H/8, W/8] in (0, 1), feats [N, C, H/8, W/8])``.
+    The head reads the ResNet ``stages`` (1-4) at stride 8: stage 1 average-pooled, stages 3-4
+    upsampled bilinearly, concatenated. CCAM concatenates layer3 and layer4 of a stride-16 ResNet-50
+    (ImageNet or MoCo weights); this project's backbones, trained from scratch by ``align``, keep
+    the objects' colour and texture in stages 1-2 and little of them deeper (``c2am.feature_stages``;
+    docs/BENCHMARKS.md, session 23). ``forward(x [N, 3, H, W]) -> (P [N, 1, H/8, W/8] in (0, 1),
+    feats [N, C, H/8, W/8])``.
 
     ``frozen``: the backbone is not trained (and keeps its BatchNorm statistics); only the head is.
     ``centre``: each location's mean feature over the (global) batch (in eval: its running mean,
@@ -57,13 +60,14 @@ class C2AMNet(nn.Module):
     0.07-0.27; with them it segments the objects (docs/BENCHMARKS.md, session 21).
     """
 
-    def __init__(self, net: nn.Module, backbone: str, grid: int, frozen: bool = False, centre: bool = False):
+    def __init__(self, net: nn.Module, backbone: str, grid: int, stages: tuple[int, ...], frozen: bool = False,
+                 centre: bool = False):
         super().__init__()
-        self.net, self.frozen, self.centre = net, frozen, centre
+        self.net, self.frozen, self.centre, self.stages = net, frozen, centre, tuple(stages)
         net.requires_grad_(not frozen)
         if frozen:
             net.eval()  # from the start, so that features computed before training keep its BatchNorm statistics
-        cin = sum(STAGE_CHANNELS[backbone][1:])
+        cin = sum(STAGE_CHANNELS[backbone][s - 1] for s in self.stages)
         self.head = nn.Conv2d(cin, 1, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(1)
         self.register_buffer("location_mean", torch.zeros(1, cin, grid, grid))  # [1, C, h, w]
@@ -76,9 +80,10 @@ class C2AMNet(nn.Module):
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The backbone's stages 2-4 at stride 8: ``[N, 3, H, W] -> [N, C, H/8, W/8]`` (uncentred)."""
-        s = resnet_stages(self.net, x)
-        return _upsample_cat(s[1:], s[1].shape[-2:])
+        """The backbone's ``stages`` at stride 8: ``[N, 3, H, W] -> [N, C, H/8, W/8]`` (uncentred)."""
+        s = resnet_stages(self.net, x)  # strides 4, 8, 16, 32
+        size = s[1].shape[-2:]
+        return torch.cat([F.avg_pool2d(s[0], 2) if i == 1 else _upsample_cat([s[i - 1]], size) for i in self.stages], dim=1)
 
     def forward(self, x: torch.Tensor, from_features: bool = False):
         """``x``: images ``[N, 3, H, W]``, or with ``from_features`` what :meth:`features` made of

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 
 # a frozen backbone's features of the train frames and of their mirror images are computed once
-# when both fit in this much memory (480 frames at 128 px: 0.82 GiB); beyond it every batch runs the
-# backbone again, as a trained one must
+# when both fit in this much memory (480 frames at 128 px, stages 1-2 of a ResNet-18: 0.18 GiB; about
+# 5,400 frames fit); beyond it every batch runs the backbone again, as a trained one must
 FEATURE_CACHE_BYTES = 2 << 30
 
 
@@ -76,7 +76,7 @@ def train_c2am(p: C2AMParams, seed: int, paths: PathsParams, dist: DistInfo = SI
     gathered from all processes and each computes the global loss (``fit(coupled=True)``)."""
     net, name = build_backbone(p.train.init, paths["align_model"])
     frames = train_frames(paths["prepared"])
-    model = C2AMNet(net, name, frames.shape[-1] // 8, p.freeze_backbone, p.centre_features)
+    model = C2AMNet(net, name, frames.shape[-1] // 8, p.feature_stages, p.freeze_backbone, p.centre_features)
 
     model.to(dist.device)
     inputs = FrozenFeatures(model, frames, dist) if p.freeze_backbone else None
