@@ -31,6 +31,11 @@ def _require(cond: bool, key: str, message: str) -> None:
         raise ParamError(key, message)
 
 
+def _require_stages(stages: tuple[int, ...], key: str) -> None:
+    _require(len(stages) >= 1 and len(set(stages)) == len(stages) and all(1 <= s <= 4 for s in stages), key,
+             "must be distinct stage numbers in 1..4")
+
+
 def require_batch_fits(key: str, batch_size: int, available: int, what: str) -> None:
     """For data whose size is known only at run time (a real dataset): fail naming the key."""
     _require(batch_size <= available, key, f"{batch_size} is larger than the training split ({available} {what})")
@@ -157,9 +162,7 @@ class AlignmentParams:
                  "must be 0 (off) or >= 2")
         _require(0.0 <= self.mask_drop < 1.0, f"{prefix}.mask_drop", "must be in [0, 1)")
         _require(0 <= self.ema < 1, f"{prefix}.ema", "must be in [0, 1) (0 = no weight averaging)")
-        _require(len(self.scales) >= 1 and len(set(self.scales)) == len(self.scales)
-                 and all(1 <= s <= 4 for s in self.scales), f"{prefix}.scales",
-                 "must be distinct stage numbers in 1..4")
+        _require_stages(self.scales, f"{prefix}.scales")
         _require(len(self.map_scales) >= 1 and len(set(self.map_scales)) == len(self.map_scales)
                  and set(self.map_scales) <= set(self.scales), f"{prefix}.map_scales",
                  f"must be distinct stages out of alignment.scales {list(self.scales)}")
@@ -205,9 +208,7 @@ class C2AMParams:
 
     def validate(self, prefix: str) -> None:
         self.train.validate(f"{prefix}.train")
-        _require(len(self.feature_stages) >= 1 and len(set(self.feature_stages)) == len(self.feature_stages)
-                 and all(1 <= s <= 4 for s in self.feature_stages), f"{prefix}.feature_stages",
-                 "must be distinct ResNet stages out of 1-4")
+        _require_stages(self.feature_stages, f"{prefix}.feature_stages")
         _require(self.alpha >= 0, f"{prefix}.alpha", "must be >= 0")
         _require(self.cam_epochs >= 1, f"{prefix}.cam_epochs", "must be >= 1")
         _require(self.cam_lr > 0, f"{prefix}.cam_lr", "must be > 0")

@@ -82,8 +82,8 @@ class C2AMNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's ``stages`` at stride 8: ``[N, 3, H, W] -> [N, C, H/8, W/8]`` (uncentred)."""
         s = resnet_stages(self.net, x)  # strides 4, 8, 16, 32
-        size = s[1].shape[-2:]
-        return torch.cat([F.avg_pool2d(s[0], 2) if i == 1 else _upsample_cat([s[i - 1]], size) for i in self.stages], dim=1)
+        picked = [F.avg_pool2d(s[0], 2) if i == 1 else s[i - 1] for i in self.stages]
+        return _upsample_cat(picked, s[1].shape[-2:])
 
     def forward(self, x: torch.Tensor, from_features: bool = False):
         """``x``: images ``[N, 3, H, W]``, or with ``from_features`` what :meth:`features` made of
