@@ -196,8 +196,11 @@ def main(argv=None) -> int:
         bad = [r for r in chosen if len(r) != 2 or r[0] not in robustness.STYLES or r[1] not in robustness.SUBSETS]
         if bad:
             ap.error(f"--runs: unknown {', '.join('/'.join(r) for r in bad)}; styles {robustness.STYLES}, subsets {robustness.SUBSETS}")
-        runs = [robustness.run_one(style, subset, fusions) for style, subset in chosen]
-        raw["robustness"] = runs
+        raw["robustness"] = runs = []
+        for style, subset in chosen:
+            runs.append(robustness.run_one(style, subset, fusions))
+            if args.json:  # each run takes a quarter of an hour: a stopped sweep keeps the runs it finished
+                _write_json(args.json, raw)
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
         if fusions:
@@ -228,8 +231,14 @@ def main(argv=None) -> int:
         print("\n### The segmentation stage's recipe over seeds\n")
         print("\n".join(seg_inputs.seeds_table(result)))
     if args.json:
-        args.json.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
+        _write_json(args.json, raw)
     return 0
+
+
+def _write_json(path: Path, raw: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
