@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from bench import explorer, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring, walk_grid
+from avs_core.store import atomic_write_json
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
 
@@ -200,7 +200,7 @@ def main(argv=None) -> int:
         for style, subset in chosen:
             runs.append(robustness.run_one(style, subset, fusions))
             if args.json:  # each run takes a quarter of an hour: a stopped sweep keeps the runs it finished
-                _write_json(args.json, raw)
+                atomic_write_json(args.json, raw)
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
         if fusions:
@@ -231,14 +231,8 @@ def main(argv=None) -> int:
         print("\n### The segmentation stage's recipe over seeds\n")
         print("\n".join(seg_inputs.seeds_table(result)))
     if args.json:
-        _write_json(args.json, raw)
+        atomic_write_json(args.json, raw)
     return 0
-
-
-def _write_json(path: Path, raw: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
 
 
 if __name__ == "__main__":
