@@ -252,7 +252,7 @@ class SaliencyParams:
 class PAMRParams:
     """PAMR on the fused coarse map (stage pamr)."""
 
-    fusion: Literal["av", "objectness", "av_gated"] = "av"
+    fusion: Literal["av", "objectness", "av_gated", "val"] = "val"
     coarse: Literal["fused", "val"] = "val"
     gate_ratio: float = 0.5
     power: float = 2.0

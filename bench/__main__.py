@@ -112,7 +112,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default="", help="robustness only: the (style/subset) runs, e.g. "
                     "'textured/s4,flat/ms3' (default: every style with every subset)")
     ap.add_argument("--fusions", default=",".join(robustness.FUSIONS),
-                    help="robustness only: the other pamr.fusion values re-run after each default run "
+                    help="robustness only: the pamr.fusion values re-run after each default run, except "
+                         "the one the default (val) chose "
                          f"(comma-separated; '' for none; default {','.join(robustness.FUSIONS)})")
     ap.add_argument("--project", type=Path, help="avsbench-dag only: run in this kept folder instead of a temporary "
                     "one; the same command again resumes a run that was stopped (hours at AVSBench size)")
@@ -204,7 +205,8 @@ def main(argv=None) -> int:
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
         print("\n".join(robustness.table([robustness.row(r) for r in runs])))
         if fusions:
-            print("\n### pamr.fusion: av (default) against the others at every later step (test split)\n")
+            print("\n### pamr.fusion: the default (val, its choice in brackets) against the others at every later step "
+                  "(test split)\n")
             print("\n".join(robustness.fusion_table(runs)))
     if "map-scales" in parts:  # on the project in the current directory (after `dvc repro align`)
         raw["map_scales"] = result = map_scales.run()

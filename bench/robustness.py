@@ -17,8 +17,9 @@ STYLES = ("shapes", "textured", "flat")
 SUBSETS = ("s4", "ms3")
 BASELINES = ("coarse_av", "coarse_av_median", "shuffled_audio", "cam", "c2am", "saliency", "wsavs_eq6", "avs_ws")
 CHAIN = ("coarse_av", "pamr", "random_walk", "crf")
-# pamr.fusion values measured after the default run, in the same project (pamr and later re-run)
-FUSIONS = ("av_gated",)
+# pamr.fusion values measured after the default run, in the same project (pamr and later re-run); the
+# one the default pamr.fusion: val chose is the default run itself and is not re-run
+FUSIONS = ("av", "av_gated")
 FUSION_STEPS = ("pamr_input", "pamr", "random_walk", "crf", "seg_pseudo")
 
 
@@ -43,12 +44,14 @@ def _read(root: Path) -> dict:
 
 def other_fusions(root: Path, fusions=FUSIONS) -> dict:
     """After a default run in ``root``: each ``pamr.fusion`` value in turn (``dvc repro`` re-runs
-    pamr and everything after it), read back like the default run; params are restored after."""
+    pamr and everything after it), read back like the default run; params are restored after. The
+    fusion the default run used is skipped: its figures are the default run's."""
     params_path = root / "params.yaml"
     original = params_path.read_text()
+    used = _read(root)["coarse"].get("fusion")
     out = {}
     try:
-        for fusion in fusions:
+        for fusion in (f for f in fusions if f != used):
             params = yaml.safe_load(original)
             params["pamr"]["fusion"] = fusion
             params_path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -66,11 +69,12 @@ def run_one(style: str, subset: str, fusions=FUSIONS) -> dict:
     return {"style": style, "subset": subset, "cold_s": run["cold_s"], "stages": run["stages"], **run["collected"]}
 
 
-def fusion_table(runs: list[dict], default: str = "av") -> list[str]:
+def fusion_table(runs: list[dict]) -> list[str]:
     """Test mIoU / F at every step after the fusion, for the default and each other ``pamr.fusion``."""
     out = ["| style / subset | pamr.fusion | " + " | ".join(FUSION_STEPS) + " |",
            "|---|---|" + "---|" * len(FUSION_STEPS)]
     for r in runs:
+        default = f"default ({r.get('coarse', {}).get('fusion', '?')})"
         for fusion, doc in ((default, r), *r.get("fusions", {}).items()):
             m = doc["metrics"]["methods"]
             cells = [f"{m[s]['miou']:.3f} / {m[s]['fscore']:.3f}" if s in m else "n/a" for s in FUSION_STEPS]

@@ -15,12 +15,13 @@ log = logging.getLogger("stages.pamr")
 
 def work(params: Params) -> None:
     paths = params.paths
-    # validation ground truth: which align stages PAMR refines is a model selection (pamr.coarse: val)
-    val_truth = load_masks("val", paths["prepared"]) if params.pamr.coarse == "val" else None
+    # validation ground truth: the fusion and the align stages PAMR refines are a model selection
+    # (pamr.fusion / pamr.coarse: val), as train_seg's checkpoint is
+    val_truth = load_masks("val", paths["prepared"]) if "val" in (params.pamr.fusion, params.pamr.coarse) else None
     with atomic_dir(paths["pamr"]) as tmp:
         coarse = pamr.run(params.pamr, paths, tmp, params.alignment.map_scales, params.compute.map_workers, val_truth)
-    log.info("coarse map: stages %s (%s)", coarse["stages"], ", ".join(f"{k} {v:.4f}" for k, v in coarse["val_miou"].items())
-             or "align's fused map")
+    log.info("fusion %s, coarse map of stages %s (validation mIoU: %s)", coarse["fusion"], coarse["stages"],
+             ", ".join(f"{k} {v:.4f}" for k, v in coarse["val_miou"].items()) or "no choice made")
     atomic_write_json(paths["reports"] / "pamr" / "coarse.json", coarse)
     write_quality("pamr", paths, params.data.objects_file("train"))
 

@@ -4,6 +4,7 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 import torch
 
 from avs_core.config import CRFParams, PAMRParams, PathsParams
@@ -31,8 +32,9 @@ def test_ordered_map_keeps_input_order_with_bounded_window():
     assert [0, *results] == [i * i for i in range(20)]
 
 
-def _inputs(root, videos=20, size=32):
-    """Random frames and maps; stage 1's map is the ground truth plus noise, stages 2-3 are noise."""
+def _inputs(root, videos=20, size=32, objects=None):
+    """Random frames and maps; stage 1's map is the ground truth plus noise, stages 2-3 are noise.
+    ``objects(masks) -> [V, 5, S, S] uint8`` sets the Eq. 6 object masks (default: random pixels)."""
     rng = np.random.default_rng(0)
     for split in ("train", "val", "test"):
         ids = [f"{split}{i}" for i in range(videos)]
@@ -53,7 +55,7 @@ def _inputs(root, videos=20, size=32):
             f["scale3"] = rng.uniform(-3, 3, (videos, 5, size // 16, size // 16)).astype(np.float32)
         with create_h5(root / f"data/saliency/{split}.h5", stage="saliency") as f:
             write_strings(f, "ids", ids)
-            f["eq6"] = (rng.random((videos, 5, size, size)) > 0.5).astype(np.uint8)
+            f["eq6"] = ((rng.random((videos, 5, size, size)) > 0.5) if objects is None else objects(masks)).astype(np.uint8)
 
 
 def test_pamr_on_two_processes_writes_identical_maps(workdir):
@@ -68,6 +70,23 @@ def test_pamr_on_two_processes_writes_identical_maps(workdir):
         assert one == two
         with h5py.File(workdir / "one" / f"{split}.h5") as f:
             assert f["pamr"].shape == (20, 5, 32, 32) and np.isfinite(f["pamr"][()]).all()
+
+
+@pytest.mark.parametrize("objects, fusion", [
+    (lambda masks: masks, "av_gated"),  # the object maps are the sounding objects: gating wins
+    (lambda masks: 1 - masks, "av"),    # the object maps are the background: gating keeps it, and loses
+])
+def test_val_chooses_fusion_and_stages_on_validation(workdir, objects, fusion):
+    _inputs(workdir, videos=8, objects=objects)
+    p = PAMRParams(size=16, iters=3, fusion="val", coarse="val")
+    paths = dataclasses.replace(PathsParams(), saliency="data/saliency")
+    report = pamr.run(p, paths, workdir / "out", (1, 2, 3), val_truth=load_masks("val", paths["prepared"]))
+    assert report["fusion"] == fusion
+    assert len(report["val_miou"]) == 2 * 7  # both fusions x every non-empty subset of 3 stages
+    assert report["val_miou"][f"{fusion} {'+'.join(map(str, report['stages']))}"] == max(report["val_miou"].values())
+    with h5py.File(workdir / "out" / "test.h5") as f:
+        recorded = json.loads(f.attrs["params_json"])
+        assert recorded["fusion_used"] == fusion and recorded["fusion"] == "val"
 
 
 def test_amp_and_channels_last_are_off_on_cpu():
@@ -142,10 +161,10 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
 def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
     _inputs(workdir)
     paths = dataclasses.replace(PathsParams(), saliency="data/saliency")
-    chosen = pamr.run(PAMRParams(size=16, iters=3, coarse="val"), paths, workdir / "val", (1, 2, 3), val_truth=load_masks("val", paths["prepared"]))
+    chosen = pamr.run(PAMRParams(size=16, iters=3, fusion="av", coarse="val"), paths, workdir / "val", (1, 2, 3), val_truth=load_masks("val", paths["prepared"]))
     assert chosen["coarse"] == "val" and chosen["stages"] == [1]  # the only stage that carries the object
-    assert set(chosen["val_miou"]) == {"1", "2", "3", "1+2", "1+3", "2+3", "1+2+3"}
-    assert chosen["val_miou"]["1"] > 2 * max(v for k, v in chosen["val_miou"].items() if "1" not in k)
+    assert set(chosen["val_miou"]) == {f"av {k}" for k in ("1", "2", "3", "1+2", "1+3", "2+3", "1+2+3")}
+    assert chosen["val_miou"]["av 1"] > 2 * max(v for k, v in chosen["val_miou"].items() if "1" not in k)
     with h5py.File(workdir / "val/test.h5") as f, h5py.File(workdir / "data/align/test.h5") as a:
         assert json.loads(f.attrs["params_json"])["coarse_stages"] == [1]
         expected = pamr.read_coarse(workdir / "data/align/test.h5", (1,), 0, 20, 32)  # stage 1 alone, upsampled
@@ -153,8 +172,8 @@ def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
         np.testing.assert_array_equal(f["coarse"][()], norm)  # what seg.coarse_input reads: the chosen stages
         np.testing.assert_allclose(f["fused"][()], norm ** 2, rtol=0, atol=1e-6)
         assert not np.allclose(expected, a["fused"][()])
-    fused = pamr.run(PAMRParams(size=16, iters=3, coarse="fused"), paths, workdir / "fused", (1, 2, 3))
-    assert fused == {"coarse": "fused", "stages": [1, 2, 3], "val_miou": {}}
+    fused = pamr.run(PAMRParams(size=16, iters=3, fusion="av", coarse="fused"), paths, workdir / "fused", (1, 2, 3))
+    assert fused == {"fusion": "av", "coarse": "fused", "stages": [1, 2, 3], "val_miou": {}}  # no choice made
     with h5py.File(workdir / "fused/test.h5") as f, h5py.File(workdir / "data/align/test.h5") as a:
         norm = pamr.minmax(torch.from_numpy(a["fused"][()].reshape(100, 32, 32))).numpy().reshape(20, 5, 32, 32)
         np.testing.assert_array_equal(f["coarse"][()], norm)  # align's own fused map

@@ -8,9 +8,13 @@ Fusions (``pamr.fusion``):
 * ``av_gated``: the Eq. 6 object regions (connected components) that the audio picks: each region
   is scored by the mean normalised coarse map inside it, and the regions scoring at least
   ``gate_ratio`` x the best one are kept; where Eq. 6 finds nothing the coarse map is used.
+* ``val``: ``av`` or ``av_gated``, whichever PAMR refines best on the validation split
+  (:func:`choose`). With one source sounding (S4) the object maps add silent objects and gating
+  loses; with several (MS3) the sources are most of the objects and gating can win
+  (docs/BENCHMARKS.md, sessions 25-26).
 
 The coarse map is ``align``'s fused map, or with ``pamr.coarse: val`` the mean of the ``align``
-stages that PAMR refines best on validation (:func:`choose_stages`).
+stages that PAMR refines best on validation (:func:`choose`, jointly with the fusion).
 
 Outputs ``{split}.h5``, each [V, T, S, S] float32 in [0, 1]: ``coarse`` (that coarse map, min-max
 normalised per frame: what ``seg.coarse_input`` and ``affinity.walk_on: coarse`` read), ``fused``
@@ -19,7 +23,7 @@ normalised per frame: what ``seg.coarse_input`` and ``affinity.walk_on: coarse``
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -52,7 +56,9 @@ def fuse(av: np.ndarray, eq6: np.ndarray, p: PAMRParams) -> np.ndarray:
         return av
     if p.fusion == "objectness":
         return eq6.astype(np.float32)
-    return np.stack([gate_regions(o, a, p.gate_ratio) for o, a in zip(eq6, av)])
+    if p.fusion == "av_gated":
+        return np.stack([gate_regions(o, a, p.gate_ratio) for o, a in zip(eq6, av)])
+    raise ValueError(f"pamr.fusion {p.fusion!r}: resolve 'val' with choose() before fusing")
 
 
 def refine(frames: np.ndarray, fused: np.ndarray, p: PAMRParams) -> np.ndarray:
@@ -101,51 +107,63 @@ def _chunks(paths: PathsParams, split: str, stages: tuple[int, ...] | None, p: P
                read_maps(eq6_file, "eq6", start, stop), p)
 
 
-def choose_stages(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...], val_truth: tuple[np.ndarray, np.ndarray],
-                  workers: int = 1, pool=None) -> tuple[tuple[int, ...], dict[tuple[int, ...], float]]:
-    """``pamr.coarse: val``: the subset of ``alignment.map_scales`` whose PAMR output scores best
-    (official mIoU, > 0.5) on the *validation* split against ``val_truth`` (its masks ``[V, T, H0, W0]``
-    and annotated flags ``[V, T]``, read by the stage: model selection, as ``train_seg`` selects its
-    checkpoint; no training-split mask is read). Ties keep the first subset (fewest stages). Returns
-    the stages and every subset's validation mIoU.
+# the fusions pamr.fusion: val chooses between; objectness ignores the audio, so it is not a candidate
+VAL_FUSIONS = ("av", "av_gated")
 
-    Why: a stage that did not align drags the mean map down (on ``flat``, stages 2-3 retrieved the
-    audio's object at or below chance and PAMR of stages 1-3 scored 0.28 on validation against 0.45
-    for stage 1 alone); and the map with the best mIoU before PAMR is not the best after it (on
-    ``shapes`` stage 1 alone led before PAMR, 0.27 against 0.21, and trailed after, 0.65 against 0.75):
-    docs/BENCHMARKS.md, session 20."""
+
+def choose(p: PAMRParams, paths: PathsParams, map_scales: tuple[int, ...], val_truth: tuple[np.ndarray, np.ndarray],
+           workers: int = 1, pool=None) -> tuple[str, tuple[int, ...] | None, dict[str, float]]:
+    """``pamr.fusion: val`` and / or ``pamr.coarse: val``: the fusion (:data:`VAL_FUSIONS`) and the
+    subset of ``alignment.map_scales`` whose PAMR output scores best (official mIoU, > 0.5) on the
+    *validation* split against ``val_truth`` (its masks ``[V, T, H0, W0]`` and annotated flags
+    ``[V, T]``, read by the stage: model selection, as ``train_seg`` selects its checkpoint; no
+    training-split mask is read). A param that is not ``val`` is held at its value (stages None =
+    ``align``'s fused map). Ties keep the first candidate (``av``, fewest stages). Returns the
+    fusion, the stages and every candidate's validation mIoU, keyed ``"av 1+2"``.
+
+    Why the stages: a stage that did not align drags the mean map down (on ``flat``, stages 2-3
+    retrieved the audio's object at or below chance and PAMR of stages 1-3 scored 0.28 on validation
+    against 0.45 for stage 1 alone); and the map with the best mIoU before PAMR is not the best after
+    it (on ``shapes`` stage 1 alone led before PAMR, 0.27 against 0.21, and trailed after, 0.65
+    against 0.75): docs/BENCHMARKS.md, session 20. Why the fusion: see the module docstring."""
     masks, annotated = val_truth
+    fusions = VAL_FUSIONS if p.fusion == "val" else (p.fusion,)
+    subsets = ([s for n in range(1, len(map_scales) + 1) for s in itertools.combinations(map_scales, n)]
+               if p.coarse == "val" else [None])
 
-    def blocks(subset):
+    def blocks(q: PAMRParams, subset):
         start = 0
-        for _, _, refined in ordered_map(_fuse_and_refine, _chunks(paths, "val", subset, p), workers, pool):
+        for _, _, refined in ordered_map(_fuse_and_refine, _chunks(paths, "val", subset, q), workers, pool):
             keep = annotated[start:start + len(refined)]
             yield refined[keep], masks[start:start + len(refined)][keep]
             start += len(refined)
 
-    scores = {subset: score_map_blocks(blocks(subset), "prob")["miou"]
-              for n in range(1, len(map_scales) + 1) for subset in itertools.combinations(map_scales, n)}
-    return max(scores, key=scores.get), scores
+    scores = {(f, s): score_map_blocks(blocks(replace(p, fusion=f), s), "prob")["miou"]
+              for f in fusions for s in subsets}
+    fusion, stages = max(scores, key=scores.get)
+    return fusion, stages, {f"{f} {'+'.join(map(str, s)) if s else 'fused'}": v for (f, s), v in scores.items()}
 
 
 def run(p: PAMRParams, paths: PathsParams, out_dir: Path, map_scales: tuple[int, ...], workers: int = 1,
         val_truth: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Fuse ``paths.align``'s coarse maps with ``paths.saliency``'s object maps and refine them;
-    ``val_truth`` (the validation split's masks and annotated flags) is needed with ``pamr.coarse: val``.
+    ``val_truth`` (the validation split's masks and annotated flags) is needed when ``pamr.fusion``
+    or ``pamr.coarse`` is ``val``.
 
     Chunks of videos are refined on ``workers`` processes (``compute.map_workers``) and written in
-    order: the output does not depend on ``workers``. Returns ``{"coarse", "stages", "val_miou"}``:
-    the coarse map used (``pamr.coarse``), its stages and, with ``val``, every subset's score
-    (keyed ``"1+2"``)."""
+    order: the output does not depend on ``workers``. Returns ``{"fusion", "coarse", "stages",
+    "val_miou"}``: the fusion used, the coarse map used (``pamr.coarse``), its stages and, where a
+    choice was made on validation, every candidate's score (keyed ``"av 1+2"``)."""
     with worker_pool(workers) as pool:  # one pool for every split
-        stages, scores = choose_stages(p, paths, map_scales, val_truth, workers, pool) if p.coarse == "val" else (None, {})
-        attrs = {**asdict(p), "coarse_stages": list(stages or map_scales)}
+        fusion, stages, scores = (choose(p, paths, map_scales, val_truth, workers, pool) if "val" in (p.fusion, p.coarse)
+                                  else (p.fusion, None, {}))
+        used = replace(p, fusion=fusion)
+        attrs = {**asdict(p), "fusion_used": fusion, "coarse_stages": list(stages or map_scales)}
         for split in SPLITS:
             with map_file(out_dir / f"{split}.h5", "pamr", split, attrs, paths["prepared"]) as out:
-                results = ordered_map(_fuse_and_refine, _chunks(paths, split, stages, p), workers, pool)
+                results = ordered_map(_fuse_and_refine, _chunks(paths, split, stages, used), workers, pool)
                 for coarse, fused, refined in progress(results, desc=f"pamr {split}"):
                     out.append("coarse", coarse)
                     out.append("fused", fused)
                     out.append("pamr", refined)
-    return {"coarse": p.coarse, "stages": list(stages or map_scales),
-            "val_miou": {"+".join(map(str, k)): v for k, v in scores.items()}}
+    return {"fusion": fusion, "coarse": p.coarse, "stages": list(stages or map_scales), "val_miou": scores}
