@@ -49,7 +49,10 @@ def test_resnet_is_torchvisions_weight_for_weight_and_output_for_output(name):
     for mode in ("train", "eval"):
         getattr(ours, mode)()
         with torch.no_grad():
-            np.testing.assert_allclose(_stats(ours(x)), theirs["outputs"][mode], rtol=1e-5)
+            # the signed sum cancels, so its rounding error scales with the absolute sum; float32 kernels
+            # round differently by CPU (resnet50's sum moved by 1.9e-5 relative on an AVX2 machine)
+            np.testing.assert_allclose(_stats(ours(x)), theirs["outputs"][mode], rtol=1e-5,
+                                       atol=1e-5 * theirs["outputs"][mode][1])
 
 
 def test_imagenet_offline_says_what_to_do(monkeypatch, tmp_path):

@@ -111,7 +111,7 @@ def test_pamr_power_keeps_a_broad_background_response_out_of_the_mask():
     obj = np.zeros((64, 64), bool)
     obj[20:44, 20:44] = True
     eq6 = np.zeros((1, 1, 64, 64), np.uint8)
-    masks = {power: _fuse_and_refine((frames, coarse, eq6, PAMRParams(power=power, size=64)))[2][0, 0] > 0.5
+    masks = {power: _fuse_and_refine((frames, coarse, eq6, PAMRParams(fusion="av", power=power, size=64)))[2][0, 0] > 0.5
              for power in (1.0, 2.0)}
     assert masks[1.0][obj].all() and masks[1.0][~obj].mean() > 0.95
     assert masks[2.0][obj].all() and masks[2.0][~obj].mean() < 0.01
