@@ -115,6 +115,8 @@ def main(argv=None) -> int:
                     help="robustness only: the pamr.fusion values re-run after each default run, except "
                          "the one the default (val) chose "
                          f"(comma-separated; '' for none; default {','.join(robustness.FUSIONS)})")
+    ap.add_argument("--seg-modes", default="full,pseudo", help="seg-inputs only: the supervisions whose rows run "
+                    "(comma-separated; default full,pseudo)")
     ap.add_argument("--project", type=Path, help="avsbench-dag only: run in this kept folder instead of a temporary "
                     "one; the same command again resumes a run that was stopped (hours at AVSBench size)")
     args = ap.parse_args(argv)
@@ -225,7 +227,8 @@ def main(argv=None) -> int:
         print("\n### How high image retrieval can go, and this project's align model (val split)\n")
         print("\n".join(retrieval_ceiling.table([result])))
     if "seg-inputs" in parts:  # on the project in the current directory (after `dvc repro crf`)
-        raw["seg_inputs"] = result = seg_inputs.run()
+        modes = set(args.seg_modes.split(","))
+        raw["seg_inputs"] = result = seg_inputs.run(tuple(r for r in seg_inputs.ROWS if r[0] in modes))
         print("\n### The segmentation network's inputs, one model per row\n")
         print("\n".join(seg_inputs.table(result)))
     if "seg-seeds" in parts:  # on the project in the current directory (after `dvc repro crf`)

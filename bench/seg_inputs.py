@@ -6,10 +6,13 @@ one ``train_seg`` model with the project's params plus the row's overrides (the 
 ``condition`` column replaces the frame's audio embedding:
 
 * ``audio``: the frozen ``align`` audio embedding (what the stage uses);
+* ``shuffled``: the same embeddings, permuted over all frames of the split (train, val and test
+  alike): the control that says how much of the score the audio buys;
 * ``category``: the video's true category, one-hot (a perfect audio branch; S4 only).
 
-Beside the table: a linear probe on the audio embeddings (trained on the train split's
-categories), which says whether the audio side can tell the categories apart at all.
+Beside the table (S4): a linear probe on the audio embeddings (trained on the train split's
+categories), which says whether the audio side can tell the categories apart at all. On MS3,
+which has no per-video category, the probe and the ``category`` rows are left out.
 
 ``python -m bench --only seg-seeds`` trains the stage's recipe itself over seeds instead: for seed
 s, the init draw the stage takes from ``base.seed`` and ``seg.seed`` (batches, flips) are both s,
@@ -39,6 +42,8 @@ VARIANTS = (
     ("audio", {"coarse_input": False, "crop_scale": 0.6}),
     ("audio", {"coarse_input": True}),
     ("audio", {"coarse_input": True, "crop_scale": 0.6}),
+    ("shuffled", {"coarse_input": False}),
+    ("shuffled", {"coarse_input": True}),
 )
 ROWS = tuple((mode, condition, overrides) for mode in ("full", "pseudo") for condition, overrides in VARIANTS)
 SPLITS = ("train", "val", "test")
@@ -67,7 +72,7 @@ def _project() -> dict:
     splits = {n: load_split(n, a.audio_window, paths["prepared"], paths["spectrograms"]) for n in SPLITS}
     return {"params": params, "splits": splits,
             "emb": {n: ts.audio_embeddings(paths["align_model"], a, s) for n, s in splits.items()},
-            "coarse": {n: ts.CoarseMaps(paths["align"] / f"{n}.h5") for n in SPLITS},
+            "coarse": {n: ts.CoarseMaps(paths["pamr"] / f"{n}.h5") for n in SPLITS},  # as the stage reads it
             "masks": {n: load_masks(n, paths["prepared"])[0] for n in ("val", "test")},
             "crf": {n: score_stored_maps(paths["crf"] / f"{n}.h5", "mask", n, "prob", paths["prepared"])["miou"]
                     for n in ("val", "test")}}
@@ -96,14 +101,29 @@ def run(rows=ROWS, steps: int | None = None) -> dict:
     """On the project in the current directory; ``steps`` overrides ``seg.steps`` (smoke runs)."""
     proj = _project()
     params, splits, emb = proj["params"], proj["splits"], proj["emb"]
-    if not splits["train"].has_categories:
-        raise SystemExit("seg-inputs needs per-video categories (S4): the category rows and the probe use them")
-    out = {"style": params.data.synthetic.style, "probe": audio_probe(emb, splits), "crf": proj["crf"], "rows": []}
+    categories = splits["train"].has_categories
+    out = {"style": params.data.synthetic.style, "subset": params.data.subset,
+           "probe": audio_probe(emb, splits) if categories else None, "crf": proj["crf"], "rows": []}
     for mode, condition, overrides in rows:
+        if condition == "category" and not categories:
+            continue
         p = dataclasses.replace(params.seg, **overrides, **({"steps": steps} if steps else {}))
-        cond = {n: emb[n] if condition == "audio" else _one_hot(s, params.alignment.dim) for n, s in splits.items()}
-        out["rows"].append({**_train_row(proj, mode, p, cond), "condition": condition, "overrides": overrides})
+        out["rows"].append({**_train_row(proj, mode, p, _condition(condition, emb, splits, params.alignment.dim)),
+                            "condition": condition, "overrides": overrides})
     return out
+
+
+def _condition(name: str, emb: dict, splits: dict, dim: int) -> dict:
+    """Per split, ``[V, T, dim]`` float32: what the network reads in place of the audio."""
+    if name == "audio":
+        return emb
+    if name == "category":
+        return {n: _one_hot(s, dim) for n, s in splits.items()}
+    if name == "shuffled":
+        rng = np.random.default_rng(0)
+        return {n: e.reshape(-1, e.shape[-1])[rng.permutation(e.shape[0] * e.shape[1])].reshape(e.shape)
+                for n, e in emb.items()}
+    raise ValueError(f"unknown condition {name!r}")
 
 
 def seeds(seed_list=(0, 1, 2), modes=("pseudo", "full"), steps: int | None = None) -> dict:
@@ -147,7 +167,8 @@ def _one_hot(split, dim: int) -> np.ndarray:
 
 def table(result: dict) -> list[str]:
     probe, crf = result["probe"], result["crf"]
-    lines = [f"Style `{result['style']}`. Audio probe accuracy: val {probe['val']:.3f}, test {probe['test']:.3f}. "
+    probe_text = "no categories" if probe is None else f"val {probe['val']:.3f}, test {probe['test']:.3f}"
+    lines = [f"Style `{result['style']}` / {result.get('subset', 's4')}. Audio probe accuracy: {probe_text}. "
              f"CRF labels: val {crf['val']:.3f}, test {crf['test']:.3f} mIoU.", "",
              "| supervision | condition | overrides | val mIoU | test mIoU | best step | seconds |", "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
