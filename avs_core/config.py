@@ -284,9 +284,16 @@ class AffinityParams:
     distance: Literal["mean", "sum"] = "mean"
     walk_on: Literal["pamr", "coarse"] = "pamr"
     upsample: Literal["residual", "bilinear"] = "residual"
+    choose: Literal["fixed", "val"] = "val"
+    val_betas: tuple[float, ...] = (5.0, 10.0, 20.0)
+    val_steps: tuple[int, ...] = (0, 1, 2, 4, 8)
 
     def validate(self, prefix: str) -> None:
         self.train.validate(f"{prefix}.train")
+        _require(len(self.val_betas) >= 1 and all(b > 0 for b in self.val_betas), f"{prefix}.val_betas",
+                 "must be one or more numbers > 0")
+        _require(len(self.val_steps) >= 1 and all(t >= 0 for t in self.val_steps), f"{prefix}.val_steps",
+                 "must be one or more integers >= 0")
         _require(0 < self.beta_low < 1, f"{prefix}.beta_low", "must be in (0, 1)")
         _require(0 < self.beta_high < 1, f"{prefix}.beta_high", "must be in (0, 1)")
         _require(self.beta_low < self.beta_high, f"{prefix}.beta_low",

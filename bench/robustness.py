@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from avs_core.store import open_h5
 from bench.pipeline import _timed, pipeline_run
 
 STYLES = ("shapes", "textured", "flat")
@@ -37,9 +38,11 @@ def _read(root: Path) -> dict:
             objectness.update({k.removesuffix("_objectness"): v for k, v in json.loads(path.read_text()).items()
                                if k.endswith("_objectness")})
     coarse = root / "reports/pamr/coarse.json"
+    with open_h5(root / "data/pseudo/affinity/val.h5") as f:
+        walk = json.loads(f.attrs["params_json"]).get("walk_used", {})
     return {"metrics": metrics, "learning": learning, "objectness": objectness,
             "align": json.loads((root / "reports/align/metrics.json").read_text())["train"],
-            "coarse": json.loads(coarse.read_text()) if coarse.is_file() else {}}
+            "coarse": json.loads(coarse.read_text()) if coarse.is_file() else {}, "walk": walk}
 
 
 def other_fusions(root: Path, fusions=FUSIONS) -> dict:
@@ -108,7 +111,8 @@ def row(r: dict) -> dict:
         "best_baseline": f"{best_base} {get(best_base):.3f} / {best_base_f} F {get(best_base_f, 'fscore'):.3f}",
         "beats_baselines": head > get(best_base) and get("seg_pseudo", "fscore") > get(best_base_f, "fscore"),
         "chain": " → ".join(f"{v:.3f}" for v in chain) + (f" (walk, bilinear: {get('random_walk_grid'):.3f})"
-                                                          if "random_walk_grid" in m else ""),
+                                                          if "random_walk_grid" in m else "")
+                 + (f"; walk beta {r['walk']['beta']:g}, t {r['walk']['t']}" if r.get("walk") else ""),
         "chain_monotone": all(b > a for a, b in zip(chain, chain[1:])),
         "objectness": ", ".join(f"{k} {v['miou']:.3f}" for k, v in r["objectness"].items()) or "n/a",
         "not_learned": ", ".join(r["metrics"].get("not_learned", [])) or "none",

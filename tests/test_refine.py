@@ -141,3 +141,62 @@ def test_residual_upsampling_keeps_the_edges_the_walk_grid_cannot_hold():
     inside = (out[4, "residual"] > 0) & (out[4, "residual"] < 1)  # where the clamp did not bite
     np.testing.assert_allclose(out[4, "residual"][inside], (maps[None] + change)[inside], atol=1e-5)
     assert to_grid(maps, 16).shape == (2, 16, 16)
+
+
+def test_walk_candidates_put_the_configured_walk_first_and_t0_once():
+    from avs_core.config import AffinityParams
+    from avs_core.pipeline.affinity import walk_candidates
+
+    cands = walk_candidates(AffinityParams(beta=10.0, t=8, val_betas=(5.0, 10.0), val_steps=(0, 2, 8)))
+    assert cands[0] == (10.0, 8)  # ties keep the configured walk
+    assert cands.count((10.0, 8)) == 1 and [c for c in cands if c[1] == 0] == [(10.0, 0)]
+    assert set(cands) == {(10.0, 8), (10.0, 0), (5.0, 2), (5.0, 8), (10.0, 2)}
+
+
+@pytest.mark.parametrize("case", ["walk_helps", "walk_hurts"])
+def test_walk_is_chosen_on_validation(workdir, case):
+    """``affinity.choose: val`` keeps the walk whose validation mIoU is best. Where the map to walk
+    has whole grid cells wrong inside and outside the object and the features tell the object from
+    the background, walking mends the cells (t > 0 wins); where the map is already the mask and the
+    features are noise, every step spreads it (t = 0, the map unchanged, wins)."""
+    from avs_core.config import AffinityParams, PathsParams
+    from avs_core.pipeline.affinity import choose_walk
+    from avs_core.store import create_h5, write_strings
+
+    rng = np.random.default_rng(0)
+    videos, size, cell = 6, 32, 4
+    masks = np.zeros((videos, 5, size, size), np.uint8)
+    for v, k in np.ndindex(videos, 5):
+        top, left = rng.integers(0, size // 2, 2) // cell * cell
+        masks[v, k, top:top + size // 2, left:left + size // 2] = 1
+    maps = masks.astype(np.float32)
+    if case == "walk_helps":
+        wrong = rng.random((videos, 5, size // cell, size // cell)) < 0.2
+        maps = np.abs(maps - wrong.repeat(cell, -2).repeat(cell, -1))  # whole cells flipped
+    with create_h5(workdir / "data/prepared/val.h5", stage="prepare") as f:
+        write_strings(f, "ids", [f"v{i}" for i in range(videos)])
+        f["frames"] = (rng.integers(0, 40, (videos, 5, 3, size, size)) + 200 * masks[:, :, None]).astype(np.uint8)
+        f["masks"], f["annotated"] = masks, np.ones((videos, 5), bool)
+    with create_h5(workdir / "data/pamr/val.h5", stage="pamr") as f:
+        write_strings(f, "ids", [f"v{i}" for i in range(videos)])
+        f["pamr"] = f["coarse"] = maps
+
+    def model(images, grid):  # [N, 3, S, S] -> [N, D, g, g]
+        if case == "walk_hurts":
+            return torch.randn(len(images), 4, grid, grid, generator=torch.Generator().manual_seed(0))
+        return torch.nn.functional.adaptive_avg_pool2d(images.mean(1, keepdim=True), grid)
+
+    paths = PathsParams(prepared="data/prepared", pamr="data/pamr")
+    p = AffinityParams(size=size // cell, val_betas=(10.0,), val_steps=(0, 1, 2, 4, 8))
+    beta, t, scores = choose_walk(p, model, paths, size, load_masks_val(workdir))
+    assert scores[f"beta={beta:g} t={t}"] == max(scores.values())
+    if case == "walk_helps":
+        assert t > 0 and scores[f"beta={beta:g} t={t}"] > scores["beta=10 t=0"] + 0.05
+    else:
+        assert t == 0 and scores["beta=10 t=0"] > 0.99 and scores["beta=10 t=8"] < 0.95
+
+
+def load_masks_val(root):
+    from avs_core.data.splits import load_masks
+
+    return load_masks("val", root / "data/prepared")

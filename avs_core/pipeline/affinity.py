@@ -4,16 +4,21 @@
 2. An affinity net on multi-scale visual features, trained on the pair labels within ``radius``
    with the AffinityNet loss (Eq. 3, 6); A(i, j) = exp(-d(f_i, f_j)).
 3. Random walk with T = D^-1 A^beta, t steps (Eq. 7, 8), on the sparse neighbourhood of the
-   g x g grid, back to the frame by ``affinity.upsample``: ``bilinear`` upsamples the walked map
+   g x g grid (``affinity.choose: val``: the (beta, t) that scores best on the validation split),
+   back to the frame by ``affinity.upsample``: ``bilinear`` upsamples the walked map
    (USPL, IRN); ``residual`` adds the walk's change, upsampled, to the frame-resolution map it
    walked, so the edges PAMR drew finer than the grid survive (area-pooling the PAMR map to the
    32 grid and back alone cost it 0.03 test mIoU: docs/BENCHMARKS.md, session 19).
 
 Outputs ``{split}.h5``: ``trimap`` [V, T, g, g] uint8 (255 = ignore), ``walk_grid`` [V, T, g, g]
-(the walk on its grid) and ``walk`` [V, T, S, S] in [0, 1] (what the later stages read).
+(the walk on its grid) and ``walk`` [V, T, S, S] in [0, 1] (what the later stages read). The recorded params hold
+``walk_used``: ``{"beta", "t", "val_miou"}``, the walk used and, under ``choose: val``, every
+candidate's validation mIoU (keyed ``"beta=10 t=8"``).
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +33,14 @@ from avs_core.losses.affinity import affinity_loss
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import AffinityNet, build_backbone
 from avs_core.learning import Check
+from avs_core.maps import score_map_blocks
 from avs_core.data.maps import frame_chunks, map_chunks, map_file, read_maps, train_frames
 from avs_core.engine.frames import fit, learning_check, upsample
 from avs_core.refine.random_walk import pair_distance, random_walk
 from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress
+
+log = logging.getLogger(__name__)
 
 
 def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
@@ -49,16 +57,67 @@ def train_trimap(pamr_train: Path, p: AffinityParams) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _walk_inputs(model: AffinityNet, p: AffinityParams, paths: PathsParams, split: str, image_size: int,
+                 dist: DistInfo):
+    """``_walk``'s items over ``split``, a chunk of videos at a time: the maps to walk, the PAMR maps
+    and the affinity features of the frames."""
+    key = "pamr" if p.walk_on == "pamr" else "coarse"  # coarse: the map pamr refined, min-max normalised
+    pamr_file = paths["pamr"] / f"{split}.h5"
+    for start, chunk in frame_chunks(paths["prepared"], split):
+        n, t = chunk.shape[:2]
+        flat = chunk.reshape(n * t, *chunk.shape[2:])
+        maps = read_maps(pamr_file, key, start, start + n).reshape(n * t, image_size, image_size)
+        pam = read_maps(pamr_file, "pamr", start, start + n).reshape(n * t, image_size, image_size)
+        with torch.no_grad():
+            feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
+        yield maps, pam, feats, n, image_size, p
+
+
+def walk_candidates(p: AffinityParams) -> list[tuple[float, int]]:
+    """``(beta, t)`` for ``choose: val``: the configured walk first (ties keep it), then
+    ``val_betas`` x ``val_steps``; t = 0 leaves the map unchanged whatever beta, so it is one candidate."""
+    pairs = [(p.beta, p.t)] + [(float(b), t) for b in p.val_betas for t in p.val_steps]
+    return list(dict.fromkeys((p.beta, 0) if t == 0 else (b, t) for b, t in pairs))
+
+
+def choose_walk(p: AffinityParams, model: AffinityNet, paths: PathsParams, image_size: int,
+                val_truth: tuple[np.ndarray, np.ndarray], dist: DistInfo = SINGLE, workers: int = 1,
+                pool=None) -> tuple[float, int, dict[str, float]]:
+    """``affinity.choose: val``: the ``(beta, t)`` of :func:`walk_candidates` whose walk scores best
+    (official mIoU, > 0.5) on the *validation* split against ``val_truth`` (its masks
+    ``[V, T, H0, W0]`` and annotated flags ``[V, T]``, read by the stage: model selection, as
+    ``pamr.fusion: val`` and ``train_seg``'s checkpoint are; no training-split mask is read).
+    Returns beta, t and every candidate's validation mIoU, keyed ``"beta=10 t=8"``.
+
+    Why: how far the walk should spread depends on the data. On ``shapes`` S4 the default
+    (beta 10, t 8) took PAMR's 0.775 validation mIoU to 0.721 and a shorter, sharper walk (t 1-2, or
+    beta 20) to 0.78 (docs/BENCHMARKS.md, session 29); on ``textured`` MS3 the walk gained at every
+    step (session 26)."""
+    masks, annotated = val_truth
+
+    def blocks(q: AffinityParams):
+        start = 0
+        for _, _, walk in ordered_map(_walk, _walk_inputs(model, q, paths, "val", image_size, dist), workers, pool):
+            keep = annotated[start:start + len(walk)]
+            yield walk[keep], masks[start:start + len(walk)][keep]
+            start += len(walk)
+
+    scores = {(b, t): score_map_blocks(blocks(replace(p, beta=b, t=t)), "prob")["miou"] for b, t in walk_candidates(p)}
+    beta, t = max(scores, key=scores.get)
+    return beta, t, {f"beta={b:g} t={t}": v for (b, t), v in scores.items()}
+
+
 def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
-        dist: DistInfo = SINGLE, workers: int = 1) -> tuple[list[Check], dict]:
+        dist: DistInfo = SINGLE, workers: int = 1,
+        val_truth: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then walk and write to ``out_dir`` (main process only);
-    returns the learning checks and the loss curve (main process; empty elsewhere).
+    returns the learning checks and the loss curve (main process; empty elsewhere). ``val_truth``
+    (the validation split's masks and annotated flags) is needed when ``affinity.choose`` is ``val``.
 
     The walk of each chunk runs on ``workers`` processes (``compute.map_workers``), written in
     order: the output does not depend on ``workers``."""
-    prepared, pamr_dir = paths["prepared"], paths["pamr"]
-    frames = train_frames(prepared)
-    tri = train_trimap(pamr_dir / "train.h5", p)
+    frames = train_frames(paths["prepared"])
+    tri = train_trimap(paths["pamr"] / "train.h5", p)
     net, name = build_backbone(p.train.init, paths["align_model"])
     model = AffinityNet(net, name, p.dim)
 
@@ -71,21 +130,19 @@ def run(p: AffinityParams, image_size: int, seed: int, paths: PathsParams, out_d
     if not dist.is_main:
         return [], {}
     model.eval()
-    key = "pamr" if p.walk_on == "pamr" else "coarse"  # coarse: the map pamr refined, min-max normalised
     with worker_pool(workers) as pool:  # one pool for every split
+        beta, t, scores = p.beta, p.t, {}
+        if p.choose == "val":
+            if val_truth is None:
+                raise ValueError("affinity.choose: val needs the validation split's masks (val_truth)")
+            beta, t, scores = choose_walk(p, model, paths, image_size, val_truth, dist, workers, pool)
+            log.info("random walk: beta %g, t %d chosen on validation (mIoU: %s)", beta, t,
+                     ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        used = replace(p, beta=beta, t=t)
+        attrs = {**recorded(p), "walk_used": {"beta": beta, "t": t, "val_miou": scores}}
         for split in SPLITS:
-            def walk_inputs(split=split):
-                for start, chunk in frame_chunks(prepared, split):
-                    n, t = chunk.shape[:2]
-                    flat = chunk.reshape(n * t, *chunk.shape[2:])
-                    maps = read_maps(pamr_dir / f"{split}.h5", key, start, start + n).reshape(n * t, image_size, image_size)
-                    pam = read_maps(pamr_dir / f"{split}.h5", "pamr", start, start + n).reshape(n * t, image_size, image_size)
-                    with torch.no_grad():
-                        feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
-                    yield maps, pam, feats, n, image_size, p
-
-            with map_file(out_dir / f"{split}.h5", "affinity", split, recorded(p), prepared) as out:
-                walks = ordered_map(_walk, walk_inputs(), workers, pool)
+            with map_file(out_dir / f"{split}.h5", "affinity", split, attrs, paths["prepared"]) as out:
+                walks = ordered_map(_walk, _walk_inputs(model, used, paths, split, image_size, dist), workers, pool)
                 for tri, walk_grid, walk in progress(walks, desc=f"random walk {split}"):
                     out.append("trimap", tri)
                     out.append("walk_grid", walk_grid)
