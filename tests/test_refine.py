@@ -160,6 +160,7 @@ def test_walk_is_chosen_on_validation(workdir, case):
     the background, walking mends the cells (t > 0 wins); where the map is already the mask and the
     features are noise, every step spreads it (t = 0, the map unchanged, wins)."""
     from avs_core.config import AffinityParams, PathsParams
+    from avs_core.data.splits import load_masks
     from avs_core.pipeline.affinity import choose_walk
     from avs_core.store import create_h5, write_strings
 
@@ -188,15 +189,9 @@ def test_walk_is_chosen_on_validation(workdir, case):
 
     paths = PathsParams(prepared="data/prepared", pamr="data/pamr")
     p = AffinityParams(size=size // cell, val_betas=(10.0,), val_steps=(0, 1, 2, 4, 8))
-    beta, t, scores = choose_walk(p, model, paths, size, load_masks_val(workdir))
+    beta, t, scores = choose_walk(p, model, paths, size, load_masks("val", workdir / "data/prepared"))
     assert scores[f"beta={beta:g} t={t}"] == max(scores.values())
     if case == "walk_helps":
         assert t > 0 and scores[f"beta={beta:g} t={t}"] > scores["beta=10 t=0"] + 0.05
     else:
         assert t == 0 and scores["beta=10 t=0"] > 0.99 and scores["beta=10 t=8"] < 0.95
-
-
-def load_masks_val(root):
-    from avs_core.data.splits import load_masks
-
-    return load_masks("val", root / "data/prepared")
