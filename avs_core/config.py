@@ -132,6 +132,7 @@ class AlignmentParams:
     weight_decay: float = 0.0
     warmup_epochs: float = 1.0
     tau: float = 0.03
+    audio_centre: float = 0.5
     mask_drop: float = 0.5
     scales: tuple[int, ...] = (1, 2, 3, 4)
     map_scales: tuple[int, ...] = (1, 2, 3)
@@ -156,6 +157,7 @@ class AlignmentParams:
         _require(self.lr > 0, f"{prefix}.lr", "must be > 0")
         _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
         _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
+        _require(0 <= self.audio_centre <= 1, f"{prefix}.audio_centre", "must be in [0, 1] (0 = the embeddings as they are)")
         _require(0 <= self.warmup_epochs <= self.epochs, f"{prefix}.warmup_epochs", "must be in [0, epochs]")
         _require(self.label_weight >= 0, f"{prefix}.label_weight", "must be >= 0")
         _require(self.audio_clusters == 0 or self.audio_clusters >= 2, f"{prefix}.audio_clusters",

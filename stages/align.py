@@ -75,6 +75,9 @@ def work(params: Params) -> None:
         history, model = align.train(model, train_split, val_split, p, dist, on_log, start, val_masks)
         if not dist.is_main:
             return
+        cone = align.set_audio_centre(model, train_split, p.audio_centre, dist.device)
+        log.info("train audio embeddings: norm of their mean %.3f; alignment.audio_centre %.2f of it is taken off",
+                 cone, p.audio_centre)
         per_stage = {s: align.retrieval_top1(model, val_split, p, dist.device, val_masks, scales=(s,)) for s in p.map_scales}
         log.info("val retrieval per map stage: %s", "; ".join(
             f"stage {s}: object {r['object_category']:.3f}, image {r['category']:.3f}" for s, r in per_stage.items()))
@@ -89,6 +92,7 @@ def work(params: Params) -> None:
                          summary[split][s.name]["fscore"])
             live.summary["test"] = summary["test"]
             live.summary["val"] = summary["val"]
+            live.summary["audio_mean_norm"] = cone
             live.summary["val_retrieval_per_stage"] = {str(s): r for s, r in per_stage.items()}
             learning.report("align", learning_checks(history[-1], per_stage, summary["val"], train_split), params.base.on_chance,
                             live_dir / "learning.json")

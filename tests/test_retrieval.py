@@ -74,11 +74,16 @@ def test_object_retrieval_is_not_capped_by_silent_objects():
     s.frames[:, :, 0, 0, 0] = s.labels[:, None] * 100  # and a marker pixel for the visual side
     markers = normalize_images(torch.arange(3, dtype=torch.uint8).mul(100).view(3, 1, 1, 1).expand(3, 3, 1, 1))[:, 0, 0, 0]
 
+    class OneHotAudio(torch.nn.Module):
+        def query(self, spec):  # [B, 1, F, Tt] -> [B, 3]
+            return F.one_hot(spec[:, 0, 0, 0].long(), 3).float()
+
     class OneHot(torch.nn.Module):
         scales = (1,)
 
-        def audio(self, spec):  # [B, 1, F, Tt] -> [B, 3]
-            return F.one_hot(spec[:, 0, 0, 0].long(), 3).float()
+        def __init__(self):
+            super().__init__()
+            self.audio = OneHotAudio()
 
         def visual(self, images):  # [B, 3, S, S] -> [[B, 3, S, S]]
             k = (images[:, 0, 0, 0, None] - markers).abs().argmin(1)  # [B]
@@ -116,3 +121,27 @@ def test_coarse_maps_share_one_visual_pass_and_match_the_cosine_map():
         a = model.audio(torch.from_numpy(s.audio[order[v], 4:5]))  # [1, D]
         location = model.visual(image)[1][0, :, 2, 3]  # [D] at row 2, column 3
     assert abs(float(a[0] @ location) - pairs[1][0][1][1, 4, 2, 3]) < 1e-5
+
+
+def test_audio_centre_is_the_train_mean_and_the_maps_take_it_off():
+    """``set_audio_centre`` stores weight x the mean embedding of the split's clips; the coarse map
+    is then the cosine of each location with the audio embedding minus it, L2-normalised again."""
+    torch.manual_seed(0)
+    s = split(4, 2)
+    model = align.AlignModel(P).eval()
+    with torch.no_grad():
+        every = model.audio(torch.from_numpy(s.audio.reshape(-1, *s.audio.shape[2:])))  # [V*T, D]
+    norm = align.set_audio_centre(model, s, 0.5, "cpu")
+    assert abs(norm - float(every.mean(0).norm())) < 1e-5
+    torch.testing.assert_close(model.audio.centre, 0.5 * every.mean(0), atol=1e-6, rtol=0)
+    # a subset of evenly spaced clips when the split has more than max_clips
+    align.set_audio_centre(model, s, 1.0, "cpu", max_clips=3)
+    torch.testing.assert_close(model.audio.centre, every[[0, 10, 19]].mean(0), atol=1e-6, rtol=0)
+
+    [(start, [(per_scale, _)])] = list(align.coarse_maps(model, s, P, 32, "cpu", batch_videos=4))
+    with torch.no_grad():
+        image = align.augment(torch.from_numpy(s.frames[1, 2:3]), P.image_size, None, False)
+        query = F.normalize(every[1 * 5 + 2] - model.audio.centre, dim=0)  # [D]
+        location = model.visual(image)[0][0, :, 1, 1]  # [D]
+    assert abs(float(query @ location) - per_scale[0][1, 2, 1, 1]) < 1e-5
+    assert abs(float(every[7] @ location) - per_scale[0][1, 2, 1, 1]) > 1e-3  # the centre changed the map

@@ -63,6 +63,9 @@ class AudioEncoder(nn.Module):
 
     ``freq_pool`` > 1 averages that many adjacent frequency bins first (``[B, 1, F // k, T]``):
     the ResNet's cost falls about k-fold (at 257 bins the audio side cost more than the visual one).
+
+    ``centre`` ``[D]`` (zero until ``align`` sets it after training, saved with the weights) is taken
+    off the embedding by :meth:`query`, the audio side of the coarse maps and of retrieval.
     """
 
     def __init__(self, backbone: str = "resnet18", dim: int = 128, weights: str = "none", freq_pool: int = 1):
@@ -71,6 +74,7 @@ class AudioEncoder(nn.Module):
         self.net = build_resnet(backbone, weights, in_channels=1)
         cout = STAGE_CHANNELS[backbone][-1]
         self.norm, self.proj = nn.LayerNorm(cout), nn.Linear(cout, dim)
+        self.register_buffer("centre", torch.zeros(dim))  # [D]
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         if self.freq_pool > 1:
@@ -78,3 +82,7 @@ class AudioEncoder(nn.Module):
         x = resnet_stages(self.net, spec)[-1]  # [B, C, f, t]
         x = torch.amax(x, dim=(2, 3))  # [B, C]
         return F.normalize(self.proj(self.norm(x)), dim=1)
+
+    def query(self, spec: torch.Tensor) -> torch.Tensor:
+        """``forward`` minus ``centre``, L2-normalised again: ``[B, 1, F, T] -> [B, D]``."""
+        return F.normalize(self(spec) - self.centre, dim=1)

@@ -88,6 +88,28 @@ def augment(frames: torch.Tensor, size: int, generator: torch.Generator, enabled
     return torch.stack(out)
 
 
+@torch.no_grad()
+def set_audio_centre(model: AlignModel, split: SplitArrays, weight: float, device, max_clips: int = 4096) -> float:
+    """Set ``model.audio.centre`` to ``weight`` x the mean embedding of the split's clips (every
+    frame's window; at most ``max_clips`` of them, evenly spaced). Returns the mean's norm.
+
+    Why: the trained audio embeddings sit in a narrow cone (the norm of their mean was 0.84-0.93
+    on the embedded styles; 1 would be one direction for every clip). Their shared direction scores
+    every object alike, whatever sounds, so the coarse map with another video's audio kept half of
+    the map's mIoU. Taking part of it off (``alignment.audio_centre``) leaves what tells one sound
+    from another (docs/BENCHMARKS.md, session 30). The training split's audio only; no labels."""
+    model.eval()
+    v, t = split.audio.shape[:2]
+    clips = np.unique(np.linspace(0, v * t - 1, min(max_clips, v * t)).round().astype(np.int64))
+    total = torch.zeros_like(model.audio.centre)
+    for i in range(0, len(clips), 64):
+        idx = clips[i:i + 64]
+        total += model.audio(torch.from_numpy(split.audio[idx // t, idx % t]).to(device)).float().sum(0)
+    mean = total / len(clips)
+    model.audio.centre.copy_(weight * mean)
+    return float(mean.norm())
+
+
 def region_embeddings(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Mask-pooled embeddings: ``maps [B, D, h, w]`` averaged over ``masks [B, H0, W0]`` ({0, 1}, any
     size: area-resampled to ``h x w``) -> ``[B, D]`` L2-normalised (zero where a mask is empty)."""
@@ -127,7 +149,7 @@ def retrieval_top1(model: AlignModel, split: SplitArrays, p: AlignmentParams, de
     v, t = split.frames.shape[:2]
     n = v * t
     blocks = [np.arange(start, min(start + block, n)) for start in range(0, n, block)]
-    audio = torch.cat([model.audio(torch.from_numpy(split.audio[idx // t, idx % t]).to(device))
+    audio = torch.cat([model.audio.query(torch.from_numpy(split.audio[idx // t, idx % t]).to(device))
                        for idx in blocks])  # [N, D]
     kinds = ("image", "object") if masks is not None else ("image",)
     best = {k: torch.full((n,), float("-inf"), device=device) for k in kinds}
@@ -269,6 +291,7 @@ def train(model: AlignModel, train_split: SplitArrays, val_split: SplitArrays, p
         return StepLoss(local, coupled)
 
     def validate(kept: AlignModel) -> dict:
+        set_audio_centre(kept, train_split, p.audio_centre, device)
         retrieval = retrieval_top1(kept, val_split, p, device, val_masks)
         return {"loss_chance": chance, "val_top1_video": retrieval["video"], "val_top1_video_chance": 1 / len(val_split),
                 "val_top1_category": retrieval["category"], "val_top1_object_category": retrieval["object_category"]}
@@ -306,7 +329,7 @@ def coarse_maps(model: AlignModel, split: SplitArrays, p: AlignmentParams, out_s
         out = []
         for order in audio_orders:
             src = vids if order is None else order[vids]
-            a = model.audio(torch.from_numpy(split.audio[src]).flatten(0, 1).to(device))  # [n*T, D]
+            a = model.audio.query(torch.from_numpy(split.audio[src]).flatten(0, 1).to(device))  # [n*T, D]
             per_scale = [torch.einsum("bd,bdhw->bhw", a, v).cpu() for v in vs]  # [n*T, h, w]
             fused = fuse_scales([m for s, m in zip(p.scales, per_scale) if s in p.map_scales], out_size)
             out.append(([m.view(n, t, *m.shape[-2:]).numpy() for m in per_scale],
