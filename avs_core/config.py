@@ -204,6 +204,7 @@ class C2AMParams:
     freeze_backbone: bool = True
     centre_features: bool = True
     feature_stages: tuple[int, ...] = (1, 2)
+    input_scale: int = 1
     alpha: float = 0.25
     cam_epochs: int = 10
     cam_lr: float = 1e-2
@@ -211,6 +212,7 @@ class C2AMParams:
     def validate(self, prefix: str) -> None:
         self.train.validate(f"{prefix}.train")
         _require_stages(self.feature_stages, f"{prefix}.feature_stages")
+        _require(1 <= self.input_scale <= 4, f"{prefix}.input_scale", "must be in 1..4 (1 = the frames as prepared)")
         _require(self.alpha >= 0, f"{prefix}.alpha", "must be >= 0")
         _require(self.cam_epochs >= 1, f"{prefix}.cam_epochs", "must be >= 1")
         _require(self.cam_lr > 0, f"{prefix}.cam_lr", "must be > 0")

@@ -138,6 +138,22 @@ def test_c2am_frozen_backbone_and_centred_features():
     assert plain(frame)[0].std() > 1e-3  # uncentred, the same frame's map is not flat
 
 
+def test_c2am_input_scale_upsamples_the_frames_before_the_backbone():
+    """``input_scale`` k: the map and features are k times finer, and are the backbone's features of
+    the frame upsampled k times."""
+    from avs_core.models.heads import C2AMNet
+
+    torch.manual_seed(0)
+    model = C2AMNet(build_resnet("resnet18", "none"), "resnet18", grid=8, stages=(1, 2), frozen=True, centre=True,
+                    input_scale=2).eval()
+    frame = torch.randn(2, 3, 32, 32)
+    prob, feats = model(frame)
+    assert prob.shape == (2, 1, 8, 8) and feats.shape == (2, 64 + 128, 8, 8)
+    big = torch.nn.functional.interpolate(frame, scale_factor=2, mode="bilinear", align_corners=False)
+    model.input_scale = 1
+    torch.testing.assert_close(model.features(big), feats, rtol=0, atol=1e-6)
+
+
 def test_c2am_frozen_features_cached_or_per_batch_are_the_backbones_features():
     """The cached features of a frozen backbone (frames and their mirror images, computed once) are
     what the backbone gives each batch, mirrored where asked; ``from_features`` gives the same map."""

@@ -61,9 +61,10 @@ class C2AMNet(nn.Module):
     """
 
     def __init__(self, net: nn.Module, backbone: str, grid: int, stages: tuple[int, ...], frozen: bool = False,
-                 centre: bool = False):
+                 centre: bool = False, input_scale: int = 1):
         super().__init__()
         self.net, self.frozen, self.centre, self.stages = net, frozen, centre, tuple(stages)
+        self.input_scale = input_scale
         net.requires_grad_(not frozen)
         if frozen:
             net.eval()  # from the start, so that features computed before training keep its BatchNorm statistics
@@ -80,7 +81,10 @@ class C2AMNet(nn.Module):
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The backbone's ``stages`` at stride 8: ``[N, 3, H, W] -> [N, C, H/8, W/8]`` (uncentred)."""
+        """The backbone's ``stages`` at stride 8 of the input upsampled ``input_scale`` times:
+        ``[N, 3, H, W] -> [N, C, k H/8, k W/8]`` (uncentred)."""
+        if self.input_scale != 1:
+            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False)  # [N, 3, kH, kW]
         s = resnet_stages(self.net, x)  # strides 4, 8, 16, 32
         picked = [F.avg_pool2d(s[0], 2) if i == 1 else s[i - 1] for i in self.stages]
         return _upsample_cat(picked, s[1].shape[-2:])

@@ -49,7 +49,7 @@ class FrozenFeatures:
             raise ValueError("FrozenFeatures needs a frozen backbone (c2am.freeze_backbone: true)")
         self.model, self.frames, self.dist = model, frames, dist
         self.cache = None
-        shape = (2, len(frames), model.location_mean.shape[1], frames.shape[-2] // 8, frames.shape[-1] // 8)
+        shape = (2, len(frames), *model.location_mean.shape[1:])
         if 4 * np.prod(shape) <= cache_bytes:
             self.cache = torch.empty(shape, device=dist.device)  # [2 (mirrored), N, C, h, w]
             for mirror in (False, True):
@@ -76,7 +76,8 @@ def train_c2am(p: C2AMParams, seed: int, paths: PathsParams, dist: DistInfo = SI
     gathered from all processes and each computes the global loss (``fit(coupled=True)``)."""
     net, name = build_backbone(p.train.init, paths["align_model"])
     frames = train_frames(paths["prepared"])
-    model = C2AMNet(net, name, frames.shape[-1] // 8, p.feature_stages, p.freeze_backbone, p.centre_features)
+    model = C2AMNet(net, name, frames.shape[-1] * p.input_scale // 8, p.feature_stages, p.freeze_backbone,
+                    p.centre_features, p.input_scale)
 
     model.to(dist.device)
     inputs = FrozenFeatures(model, frames, dist) if p.freeze_backbone else None
