@@ -332,7 +332,7 @@ class SegParams:
     tau: float = 0.03
     augment: bool = True
     crop_scale: float = 1.0  # random zoom crops: side ~ U[crop_scale, 1] of the frame (with augment)
-    coarse_input: bool = True  # unet: the coarse map pamr refined as a 4th input channel
+    map_input: Literal["none", "coarse", "pamr"] = "pamr"  # unet: which of pamr's maps is a 4th input channel
     seed: int = 0
     resume: bool = False  # continue an interrupted run from data/checkpoints/train_seg.<mode>.resume.pt
 
@@ -353,9 +353,9 @@ class SegParams:
         _require(self.lambda_avf >= 0, f"{prefix}.lambda_avf", "must be >= 0")
         _require(self.tau > 0, f"{prefix}.tau", "must be > 0")
         _require(0 < self.crop_scale <= 1, f"{prefix}.crop_scale", "must be in (0, 1] (1 = no random crops)")
-        _require(not self.coarse_input or self.model == "unet", f"{prefix}.coarse_input",
-                 "true is for seg.model=unet: add -S seg.coarse_input=false (the avsbench network takes the "
-                 "coarse map through seg.fusion=coarse_map)")
+        _require(self.map_input == "none" or self.model == "unet", f"{prefix}.map_input",
+                 f"{self.map_input} is for seg.model=unet: add -S seg.map_input=none (the avsbench network takes "
+                 "the coarse map through seg.fusion=coarse_map)")
         _require(self.seed >= 0, f"{prefix}.seed", "must be >= 0")
 
 
@@ -536,12 +536,17 @@ def _cast(value: Any, tp: Any, key: str) -> Any:
     raise TypeError(f"unsupported parameter type {tp} for {key}")
 
 
+# keys that were renamed: the error for the old name says what replaced it
+RENAMED = {"seg.coarse_input": "seg.map_input (none | coarse | pamr; true was coarse)"}
+
+
 def _build(cls: type, data: dict, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for k in data:
-        _require(k in names, f"{prefix}.{k}" if prefix else str(k),
-                 f"unknown key (known: {', '.join(sorted(names))})")
+        key = f"{prefix}.{k}" if prefix else str(k)
+        _require(k in names, key, f"renamed to {RENAMED[key]}" if key in RENAMED
+                 else f"unknown key (known: {', '.join(sorted(names))})")
     kwargs = {k: _cast(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
     return cls(**kwargs)
 

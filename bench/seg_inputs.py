@@ -36,14 +36,16 @@ from avs_core.supervision import training_targets
 
 # (condition, seg overrides), each trained with full supervision and on the pseudo masks
 VARIANTS = (
-    ("audio", {"coarse_input": False}),
-    ("category", {"coarse_input": False}),
-    ("audio", {"coarse_input": False, "image_size": 96}),
-    ("audio", {"coarse_input": False, "crop_scale": 0.6}),
-    ("audio", {"coarse_input": True}),
-    ("audio", {"coarse_input": True, "crop_scale": 0.6}),
-    ("shuffled", {"coarse_input": False}),
-    ("shuffled", {"coarse_input": True}),
+    ("audio", {"map_input": "none"}),
+    ("category", {"map_input": "none"}),
+    ("audio", {"map_input": "none", "image_size": 96}),
+    ("audio", {"map_input": "none", "crop_scale": 0.6}),
+    ("audio", {"map_input": "coarse"}),
+    ("audio", {"map_input": "coarse", "crop_scale": 0.6}),
+    ("audio", {"map_input": "pamr"}),
+    ("shuffled", {"map_input": "none"}),
+    ("shuffled", {"map_input": "coarse"}),
+    ("shuffled", {"map_input": "pamr"}),
 )
 ROWS = tuple((mode, condition, overrides) for mode in ("full", "pseudo") for condition, overrides in VARIANTS)
 SPLITS = ("train", "val", "test")
@@ -72,7 +74,6 @@ def _project() -> dict:
     splits = {n: load_split(n, a.audio_window, paths["prepared"], paths["spectrograms"]) for n in SPLITS}
     return {"params": params, "splits": splits,
             "emb": {n: ts.audio_embeddings(paths["align_model"], a, s) for n, s in splits.items()},
-            "coarse": {n: ts.CoarseMaps(paths["pamr"] / f"{n}.h5") for n in SPLITS},  # as the stage reads it
             "masks": {n: load_masks(n, paths["prepared"])[0] for n in ("val", "test")},
             "crf": {n: score_stored_maps(paths["crf"] / f"{n}.h5", "mask", n, "prob", paths["prepared"])["miou"]
                     for n in ("val", "test")}}
@@ -83,7 +84,8 @@ def _train_row(proj: dict, mode: str, p, cond: dict, seed: int | None = None) ->
     (the stage's draw from ``base.seed``)."""
     params, splits, masks = proj["params"], proj["splits"], proj["masks"]
     a, paths = params.alignment, params.paths
-    data = {n: ts.SegData(s, p, cond[n], proj["coarse"][n] if p.coarse_input else None) for n, s in splits.items()}
+    data = {n: ts.SegData(s, p, cond[n], None if p.map_input == "none" else  # as the stage reads them
+                          ts.InputMaps(paths["pamr"] / f"{n}.h5", p.map_input)) for n, s in splits.items()}
     targets = training_targets(mode, splits["train"].ids, splits["train"].frames.shape[1], paths["crf"] / "train.h5",
                                paths["prepared"])
     if seed is None:

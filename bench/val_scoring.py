@@ -25,8 +25,8 @@ def _rss_mib() -> float:
     raise RuntimeError("no VmRSS")
 
 
-class _CoarseStandIn:
-    """Random coarse maps made per batch, as ``CoarseMaps`` reads them per batch from HDF5."""
+class _MapsStandIn:
+    """Random input maps made per batch, as ``InputMaps`` reads them per batch from HDF5."""
 
     def __init__(self, size: int):
         self.size = size
@@ -60,7 +60,7 @@ def measure(variant: str, videos: int) -> dict:
     audio = rng.standard_normal((videos, t, params.alignment.dim)).astype(np.float32)
     torch.manual_seed(0)
     model = build_model(params.seg, params.alignment, t, None)
-    data = SegData(split, params.seg, audio, _CoarseStandIn(size) if params.seg.coarse_input else None)
+    data = SegData(split, params.seg, audio, None if params.seg.map_input == "none" else _MapsStandIn(size))
     before = _rss_mib()
     start = time.perf_counter()
     score = (val_miou if variant == "blockwise" else val_miou_whole_split)(model, data, masks)

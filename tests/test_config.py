@@ -47,13 +47,20 @@ def test_params_file_states_every_default_and_only_the_defaults():
     ({"saliency": {"cue_threshold": 1.0}}, "saliency.cue_threshold"),
     ({"seg": {"crop_scale": 0}}, "seg.crop_scale"),
     ({"seg": {"crop_scale": 1.5}}, "seg.crop_scale"),
-    ({"seg": {"model": "avsbench", "coarse_input": True}}, "seg.coarse_input"),
+    ({"seg": {"model": "avsbench", "map_input": "coarse"}}, "seg.map_input"),
+    ({"seg": {"map_input": "walk"}}, "seg.map_input"),
+    ({"seg": {"coarse_input": True}}, "seg.coarse_input"),
 ])
 def test_bad_params_name_the_key(data, key):
     with pytest.raises(ParamError) as exc:
         params_from_dict(data)
     assert exc.value.key == key
     assert f"'{key}'" in str(exc.value)
+
+
+def test_a_renamed_key_names_its_replacement():
+    with pytest.raises(ParamError, match="renamed to seg.map_input"):
+        params_from_dict({"seg": {"coarse_input": False}})
 
 
 def test_strings_written_by_dvc_set_are_cast(tmp_path):

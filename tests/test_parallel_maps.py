@@ -169,7 +169,7 @@ def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
         assert json.loads(f.attrs["params_json"])["coarse_stages"] == [1]
         expected = pamr.read_coarse(workdir / "data/align/test.h5", (1,), 0, 20, 32)  # stage 1 alone, upsampled
         norm = pamr.minmax(torch.from_numpy(expected.reshape(100, 32, 32))).numpy().reshape(20, 5, 32, 32)
-        np.testing.assert_array_equal(f["coarse"][()], norm)  # what seg.coarse_input reads: the chosen stages
+        np.testing.assert_array_equal(f["coarse"][()], norm)  # what seg.map_input=coarse reads: the chosen stages
         np.testing.assert_allclose(f["fused"][()], norm ** 2, rtol=0, atol=1e-6)
         assert not np.allclose(expected, a["fused"][()])
     fused = pamr.run(PAMRParams(size=16, iters=3, fusion="av", coarse="fused"), paths, workdir / "fused", (1, 2, 3))

@@ -34,8 +34,8 @@ def _split(n=4, seed=0):
 
 def _data(split, p):
     audio = None if p.model == "avsbench" else np.random.default_rng(2).standard_normal((len(split), 5, 16)).astype(np.float32)
-    coarse = np.random.default_rng(3).random((len(split), 5, 64, 64)).astype(np.float32) if p.coarse_input else None
-    return SegData(split, p, audio, coarse)
+    maps = None if p.map_input == "none" else np.random.default_rng(3).random((len(split), 5, 64, 64)).astype(np.float32)
+    return SegData(split, p, audio, maps)
 
 
 def test_unet_shapes_and_film_starts_as_identity():
@@ -69,8 +69,8 @@ def test_random_crops_stay_inside_the_frame_and_move_image_and_target_together()
     assert (out[..., :14, :14] == 1).all() and (out[..., -1, -1] < 1).all()
 
 
-def test_coarse_input_is_a_fourth_channel_flipped_with_the_frame():
-    p = SegParams(width=8, image_size=32, coarse_input=True)
+def test_input_map_is_a_fourth_channel_flipped_with_the_frame():
+    p = SegParams(width=8, image_size=32, map_input="pamr")
     split = _split(2)
     coarse = np.zeros((2, 5, 64, 64), np.float32)
     coarse[..., :32] = 1  # left half
@@ -85,7 +85,8 @@ def test_coarse_input_is_a_fourth_channel_flipped_with_the_frame():
 @pytest.mark.parametrize("model,crop_scale", [("unet", 1.0), ("unet", 0.6), ("avsbench", 0.6)])
 def test_training_runs_for_every_supervision_and_keeps_best_validation(model, crop_scale):
     p = SegParams(model=model, width=16 if model == "avsbench" else 8, image_size=32, steps=4, val_every=2,
-                  batch_size=2, lr=1e-3, crop_scale=crop_scale, coarse_input=model == "unet" and crop_scale < 1)
+                  batch_size=2, lr=1e-3, crop_scale=crop_scale,
+                  map_input="pamr" if model == "unet" and crop_scale < 1 else "none")
     tr, va = _split(), _split(seed=1)
     val_masks = np.zeros((4, 5, 64, 64), np.uint8)
     val_masks[:, :, 16:48, 16:48] = 1
@@ -142,5 +143,5 @@ def test_validation_scores_predictions_as_evaluate_does(monkeypatch):
     masks[:, :, 20:70, 30:90] = 1
     expected = score_map_blocks([(probs[:, 0], masks[:, 0])], "prob")["miou"]
     assert 0 < expected < 1
-    data = SegData(split, SegParams(coarse_input=False), None, None)
+    data = SegData(split, SegParams(map_input="none"), None, None)
     assert train_seg.val_miou(None, data, masks) == pytest.approx(expected, abs=1e-9)

@@ -17,8 +17,8 @@ The coarse map is ``align``'s fused map, or with ``pamr.coarse: val`` the mean o
 stages that PAMR refines best on validation (:func:`choose`, jointly with the fusion).
 
 Outputs ``{split}.h5``, each [V, T, S, S] float32 in [0, 1]: ``coarse`` (that coarse map, min-max
-normalised per frame: what ``seg.coarse_input`` and ``affinity.walk_on: coarse`` read), ``fused``
-(the map fed to PAMR) and ``pamr``.
+normalised per frame: what ``seg.map_input: coarse`` and ``affinity.walk_on: coarse`` read), ``fused``
+(the map fed to PAMR) and ``pamr`` (what ``seg.map_input: pamr`` reads).
 """
 from __future__ import annotations
 

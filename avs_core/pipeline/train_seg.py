@@ -49,7 +49,7 @@ from avs_core.supervision import Targets
 
 def build_model(p: SegParams, a: AlignmentParams, frames: int, align_checkpoint) -> nn.Module:
     if p.model == "unet":
-        return AudioUNet(a.dim, p.width, in_channels=4 if p.coarse_input else 3)
+        return AudioUNet(a.dim, p.width, in_channels=3 if p.map_input == "none" else 4)
     model = AVSegmenter(a.backbone, a.dim, p.width, frames, p.fusion, audio_freq_pool=a.audio_freq_pool)
     if p.init_from_alignment:
         ckpt = load(align_checkpoint)
@@ -69,38 +69,40 @@ def audio_embeddings(align_checkpoint, a: AlignmentParams, split: SplitArrays, b
     return out.view(*split.audio.shape[:2], -1).numpy()
 
 
-class CoarseMaps:
-    """The coarse map that ``pamr`` refined, of one split (``pamr_maps``: its ``{split}.h5``,
-    dataset ``coarse``, min-max normalised per frame), read per batch (``seg.coarse_input``):
-    ``coarse[vids, ks]`` -> ``[N, S, S]`` float32 in [0, 1] for ``[N]`` video and frame indices.
+class InputMaps:
+    """One of ``pamr``'s maps of one split (``pamr_maps``: its ``{split}.h5``), read per batch as the
+    U-Net's 4th input channel (``seg.map_input``): ``maps[vids, ks]`` -> ``[N, S, S]`` float32 in [0, 1]
+    for ``[N]`` video and frame indices.
 
-    ``pamr``'s copy rather than ``align``'s fused map: with ``pamr.coarse: val`` they differ, and the
-    network should read the map its labels were refined from, not the stages left out for scoring
-    badly (on ``flat``, stages 2-3 of ``align`` pair each sound with another category's object).
-    Read per batch, not held: the three splits' float32 maps are 4.6 GiB at AVSBench size and 224 px.
+    ``key`` is ``coarse`` (the coarse map PAMR refined, min-max normalised per frame) or ``pamr`` (PAMR's
+    output). Both are ``pamr``'s copies rather than ``align``'s fused map: with ``pamr.coarse: val``
+    they differ, and the network should read the map its labels were refined from, not the stages
+    left out for scoring badly (on ``flat``, stages 2-3 of ``align`` pair each sound with another
+    category's object). Either is computed from the frame and its audio alone, so test frames have it
+    too. Read per batch, not held: the three splits' float32 maps are 4.6 GiB at AVSBench size and 224 px.
     """
 
-    def __init__(self, pamr_maps):
-        self.path = pamr_maps
-        read_maps(pamr_maps, "coarse", 0, 0)  # a missing dataset fails here, before any training
+    def __init__(self, pamr_maps, key: str):
+        self.path, self.key = pamr_maps, key
+        read_maps(pamr_maps, key, 0, 0)  # a missing dataset fails here, before any training
 
     def __getitem__(self, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         vids, ks = (np.asarray(i) for i in index)
         uniq, row = np.unique(vids, return_inverse=True)
-        return read_maps(self.path, "coarse", videos=uniq)[row, ks]  # [N, S, S]: each video read once
+        return read_maps(self.path, self.key, videos=uniq)[row, ks]  # [N, S, S]: each video read once
 
 
 class SegData:
     """One split as the network reads it: ``inputs(vids, ks, flip, crop)`` gives its forward arguments.
 
-    With ``coarse`` (``seg.coarse_input``) the frame's coarse map is a fourth input channel, so the
+    With ``maps`` (``seg.map_input``) the frame's coarse or PAMR map is a fourth input channel, so the
     network refines the audio-visual map it is given instead of finding the sounding object from
     the audio embedding alone.
     """
 
-    def __init__(self, split: SplitArrays, p: SegParams, audio: np.ndarray | None, coarse: np.ndarray | None = None):
+    def __init__(self, split: SplitArrays, p: SegParams, audio: np.ndarray | None, maps: np.ndarray | None = None):
         self.split, self.p, self.audio = split, p, audio  # audio: [V, T, D] (unet) or None (spectrograms)
-        self.coarse = coarse  # [V, T, S, S] float32 in [0, 1] (an array or CoarseMaps; seg.coarse_input) or None
+        self.maps = maps  # [V, T, S, S] float32 in [0, 1] (an array or InputMaps; seg.map_input) or None
 
     @property
     def temporal(self) -> bool:
@@ -109,9 +111,9 @@ class SegData:
     def inputs(self, vids: np.ndarray, ks: np.ndarray, flip: torch.Tensor | None, crop: torch.Tensor | None = None):
         """``crop``: ``[N, 2, 3]`` from :func:`random_crops`, applied after the flip and the resize."""
         images = normalize_images(torch.from_numpy(self.split.frames[vids, ks]))  # [N, 3, S, S]
-        if self.coarse is not None:
-            coarse = torch.from_numpy(self.coarse[vids, ks])[:, None]  # [N, 1, S, S]
-            images = torch.cat([images, (coarse - 0.5) / 0.25], dim=1)
+        if self.maps is not None:
+            maps = torch.from_numpy(self.maps[vids, ks])[:, None]  # [N, 1, S, S]
+            images = torch.cat([images, (maps - 0.5) / 0.25], dim=1)
         if flip is not None:
             images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
         if not self.temporal and images.shape[-1] != self.p.image_size:
