@@ -6,7 +6,8 @@ from avs_core.config import AlignmentParams, SegParams
 from avs_core.data.splits import SplitArrays
 from avs_core.models.segmentation import TPAVI, AVSegmenter, tpavi_dense
 from avs_core.models.unet import AudioUNet
-from avs_core.pipeline.train_seg import SegData, apply_crops, build_model, random_crops, train, training_units
+from avs_core.pipeline.train_seg import InputMaps, SegData, apply_crops, build_model, random_crops, train, training_units
+from avs_core.store import StoreError, write_strings
 from avs_core.supervision import Targets
 
 
@@ -80,6 +81,23 @@ def test_input_map_is_a_fourth_channel_flipped_with_the_frame():
     assert images[0, 3, :, 0].min() > images[0, 3, :, -1].max()  # kept: bright on the left
     assert images[1, 3, :, -1].min() > images[1, 3, :, 0].max()  # flipped with its frame
     assert build_model(p, AlignmentParams(dim=16), 5, None)(images, torch.zeros(2, 16))["logits"].shape == (2, 1, 32, 32)
+
+
+def test_input_maps_read_the_chosen_dataset_of_pamrs_file(tmp_path):
+    import h5py
+
+    rng = np.random.default_rng(0)
+    maps = {key: rng.random((3, 5, 8, 8)).astype(np.float32) for key in ("coarse", "pamr")}
+    path = tmp_path / "val.h5"
+    with h5py.File(path, "w") as fh:
+        write_strings(fh, "ids", ["a", "b", "c"])
+        for key, value in maps.items():
+            fh[key] = value
+    vids, ks = np.array([2, 0, 2]), np.array([4, 1, 0])
+    for key, value in maps.items():
+        np.testing.assert_array_equal(InputMaps(path, key)[vids, ks], value[vids, ks])
+    with pytest.raises(StoreError, match="no dataset 'walk'"):
+        InputMaps(path, "walk")
 
 
 @pytest.mark.parametrize("model,crop_scale", [("unet", 1.0), ("unet", 0.6), ("avsbench", 0.6)])
