@@ -125,7 +125,7 @@ def test_crf_on_two_processes_writes_identical_masks(workdir):
 
 
 def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatch):
-    """saliency's cues, affinity's tri-map and train_seg's coarse inputs read a few videos at a
+    """saliency's cues, affinity's tri-map and train_seg's input maps read a few videos at a
     time (flat memory at AVSBench size); the values must be those of the whole split at once."""
     from avs_core.config import AffinityParams, SaliencyParams
     from avs_core.data.maps import read_maps, train_frames
@@ -153,9 +153,10 @@ def test_blockwise_split_reads_equal_reading_the_whole_split(workdir, monkeypatc
     whole_tri = trimap(affinity.to_grid(pam, a.size), a.beta_low, a.beta_high).numpy()
     assert np.array_equal(affinity.train_trimap(workdir / "data/pamr/train.h5", a), whole_tri)
 
-    whole_coarse = read_maps(workdir / "data/pamr/train.h5", "coarse")
     vids, ks = np.array([4, 0, 4, 6]), np.array([1, 3, 2, 0])
-    assert np.array_equal(train_seg.CoarseMaps(workdir / "data/pamr/train.h5")[vids, ks], whole_coarse[vids, ks])
+    for key in ("coarse", "pamr"):
+        whole_maps = read_maps(workdir / "data/pamr/train.h5", key)
+        assert np.array_equal(train_seg.InputMaps(workdir / "data/pamr/train.h5", key)[vids, ks], whole_maps[vids, ks])
 
 
 def test_pamr_refines_the_stages_that_score_best_on_validation(workdir):
