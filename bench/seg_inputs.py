@@ -84,8 +84,7 @@ def _train_row(proj: dict, mode: str, p, cond: dict, seed: int | None = None) ->
     (the stage's draw from ``base.seed``)."""
     params, splits, masks = proj["params"], proj["splits"], proj["masks"]
     a, paths = params.alignment, params.paths
-    data = {n: ts.SegData(s, p, cond[n], None if p.map_input == "none" else  # as the stage reads them
-                          ts.InputMaps(paths["pamr"] / f"{n}.h5", p.map_input)) for n, s in splits.items()}
+    data = {n: ts.SegData(s, p, cond[n], ts.input_maps(p, paths["pamr"], n)) for n, s in splits.items()}  # as the stage
     targets = training_targets(mode, splits["train"].ids, splits["train"].frames.shape[1], paths["crf"] / "train.h5",
                                paths["prepared"])
     if seed is None:

@@ -31,8 +31,7 @@ def work(params: Params) -> None:
     splits = {name: load_split(name, a.audio_window, paths["prepared"], paths["spectrograms"]) for name in SPLITS}
     data = {name: train_seg.SegData(split, p,
                                     train_seg.audio_embeddings(align_model, a, split) if p.model == "unet" else None,
-                                    None if p.map_input == "none" else
-                                    train_seg.InputMaps(paths["pamr"] / f"{name}.h5", p.map_input))
+                                    train_seg.input_maps(p, paths["pamr"], name))
             for name, split in splits.items()}
     # the benchmark's validation split is annotated: model selection only
     val_masks, _ = load_masks("val", paths["prepared"])

@@ -92,6 +92,11 @@ class InputMaps:
         return read_maps(self.path, self.key, videos=uniq)[row, ks]  # [N, S, S]: each video read once
 
 
+def input_maps(p: SegParams, pamr_dir, split: str) -> InputMaps | None:
+    """What ``seg.map_input`` asks ``split`` to read from ``pamr``'s output folder, or None (``none``)."""
+    return None if p.map_input == "none" else InputMaps(pamr_dir / f"{split}.h5", p.map_input)
+
+
 class SegData:
     """One split as the network reads it: ``inputs(vids, ks, flip, crop)`` gives its forward arguments.
 
