@@ -2,9 +2,9 @@
 
 * Atomic: every output is written to a hidden temp file beside its target and ``os.replace``d
   into place only after the file is closed, so a crash or Ctrl-C leaves no half-written HDF5.
-* Deterministic: h5py >= 3.15 writes no timestamps; datasets are written in a fixed order and
-  attributes hold no wall-clock time or hostname, so the same content gives the same bytes and
-  DVC can skip downstream stages.
+* Deterministic: h5py >= 3.15 writes no timestamps; datasets are written in a fixed order,
+  attributes hold no wall-clock time or hostname, and compressed datasets use ``COMPRESSION``
+  (never lzf), so the same content gives the same bytes and DVC can skip downstream stages.
 * Self-describing: each file carries the producing stage, its params (JSON) and the code version.
 """
 from __future__ import annotations
@@ -21,6 +21,11 @@ import h5py
 import numpy as np
 
 from avs_core.provenance import code_version
+
+
+# gzip, not lzf: liblzf leaves its hash table uninitialised (INIT_HTAB 0), so one chunk can compress
+# to different (equally valid) bytes from one run to the next, and DVC then re-runs every stage below.
+COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1}
 
 
 class StoreError(RuntimeError):

@@ -8,7 +8,7 @@ import pytest
 
 from avs_core import __version__
 from avs_core.provenance import code_version
-from avs_core.store import (StoreError, atomic_dir, atomic_write_json, clear_interrupt, create_h5, open_h5,
+from avs_core.store import (COMPRESSION, StoreError, atomic_dir, atomic_write_json, clear_interrupt, create_h5, open_h5,
                             record_interrupt, was_interrupted, write_strings)
 from stages._common import run_stage
 from tests.helpers import REPO
@@ -18,7 +18,7 @@ PARAMS = REPO / "params.yaml"
 
 def write(path, value=1.0):
     with create_h5(path, stage="t", params={"a": 1}, note="x") as fh:
-        fh.create_dataset("x", data=np.full((4, 4), value, np.float32), chunks=(1, 4), compression="lzf")
+        fh.create_dataset("x", data=np.full((4, 4), value, np.float32), chunks=(1, 4), **COMPRESSION)
 
 
 def md5(p):

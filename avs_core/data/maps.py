@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from avs_core.store import (
+    COMPRESSION,
     StoreError,
     create_h5,
     open_h5,
@@ -70,7 +71,7 @@ class MapWriter:
         if name not in self.fh:
             shape = (self.num_videos, *values.shape[1:])
             self.fh.create_dataset(name, shape=shape, dtype=values.dtype, chunks=(1, *values.shape[1:]),
-                                   compression="lzf" if values.dtype == np.uint8 else None)
+                                   **(COMPRESSION if values.dtype == np.uint8 else {}))
         self.fh[name][start:start + len(values)] = values
 
 

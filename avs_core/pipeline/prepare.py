@@ -30,7 +30,7 @@ from avs_core.data.avsbench import read_layout
 from avs_core.data.loading import load_video
 from avs_core.data.records import SPLITS, DataError, DatasetIndex, VideoRecord
 from avs_core.runtime import progress
-from avs_core.store import create_h5, write_strings
+from avs_core.store import COMPRESSION, create_h5, write_strings
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _check_problems(problems: list[DataError], on_error: str) -> None:
 
 def _create(fh: h5py.File, name: str, shape: tuple[int, ...], dtype) -> h5py.Dataset:
     return fh.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                             chunks=(1, *shape), compression="lzf")
+                             chunks=(1, *shape), **COMPRESSION)
 
 
 def _append(ds: h5py.Dataset, value: np.ndarray) -> None:
