@@ -153,15 +153,10 @@ def test_walk_candidates_put_the_configured_walk_first_and_t0_once():
     assert set(cands) == {(10.0, 8), (10.0, 0), (5.0, 2), (5.0, 8), (10.0, 2)}
 
 
-@pytest.mark.parametrize("case", ["walk_helps", "walk_hurts"])
-def test_walk_is_chosen_on_validation(workdir, case):
-    """``affinity.choose: val`` keeps the walk whose validation mIoU is best. Where the map to walk
-    has whole grid cells wrong inside and outside the object and the features tell the object from
-    the background, walking mends the cells (t > 0 wins); where the map is already the mask and the
-    features are noise, every step spreads it (t = 0, the map unchanged, wins)."""
-    from avs_core.config import AffinityParams, PathsParams
-    from avs_core.data.splits import load_masks
-    from avs_core.pipeline.affinity import choose_walk
+def walk_choice_project(workdir, case: str):
+    """A validation split (6 videos of 32 px squares) and its PAMR maps under ``workdir``, and an
+    affinity model: ``walk_helps``, the maps have whole grid cells flipped and the features tell the
+    object from the background; ``walk_hurts``, the maps are the masks and the features are noise."""
     from avs_core.store import create_h5, write_strings
 
     rng = np.random.default_rng(0)
@@ -187,11 +182,51 @@ def test_walk_is_chosen_on_validation(workdir, case):
             return torch.randn(len(images), 4, grid, grid, generator=torch.Generator().manual_seed(0))
         return torch.nn.functional.adaptive_avg_pool2d(images.mean(1, keepdim=True), grid)
 
+    return model, size, size // cell
+
+
+@pytest.mark.parametrize("case", ["walk_helps", "walk_hurts"])
+def test_walk_is_chosen_on_validation(workdir, case):
+    """``affinity.choose: val`` keeps the walk whose validation mIoU is best. Where the map to walk
+    has whole grid cells wrong inside and outside the object and the features tell the object from
+    the background, walking mends the cells (t > 0 wins); where the map is already the mask and the
+    features are noise, every step spreads it (t = 0, the map unchanged, wins)."""
+    from avs_core.config import AffinityParams, PathsParams
+    from avs_core.data.splits import load_masks
+    from avs_core.pipeline.affinity import choose_walk
+
+    model, size, grid = walk_choice_project(workdir, case)
     paths = PathsParams(prepared="data/prepared", pamr="data/pamr")
-    p = AffinityParams(size=size // cell, val_betas=(10.0,), val_steps=(0, 1, 2, 4, 8))
+    p = AffinityParams(size=grid, val_betas=(10.0,), val_steps=(0, 1, 2, 4, 8))
     beta, t, scores = choose_walk(p, model, paths, size, load_masks("val", workdir / "data/prepared"))
     assert scores[f"beta={beta:g} t={t}"] == max(scores.values())
     if case == "walk_helps":
         assert t > 0 and scores[f"beta={beta:g} t={t}"] > scores["beta=10 t=0"] + 0.05
     else:
         assert t == 0 and scores["beta=10 t=0"] > 0.99 and scores["beta=10 t=8"] < 0.95
+
+
+def test_walk_choice_passes_the_validation_frames_through_the_net_once(workdir, monkeypatch):
+    """The candidates share one feature pass where the features fit in ``VAL_FEATURES_BYTES``, and
+    score as they do with a pass per candidate (the bound at 0)."""
+    from avs_core.config import AffinityParams, PathsParams
+    from avs_core.data.splits import load_masks
+    from avs_core.pipeline import affinity
+
+    model, size, grid = walk_choice_project(workdir, "walk_helps")
+    calls = []
+
+    def counted(images, g):
+        calls.append(len(images))
+        return model(images, g)
+
+    paths = PathsParams(prepared="data/prepared", pamr="data/pamr")
+    p = AffinityParams(size=grid, val_betas=(10.0, 20.0), val_steps=(0, 1, 4))
+    truth = load_masks("val", workdir / "data/prepared")
+    once = affinity.choose_walk(p, counted, paths, size, truth)
+    frames_once, calls[:] = sum(calls), []
+    monkeypatch.setattr(affinity, "VAL_FEATURES_BYTES", 0)
+    each = affinity.choose_walk(p, counted, paths, size, truth)
+    candidates = len(affinity.walk_candidates(p))
+    assert once == each and candidates == 6
+    assert frames_once == 6 * 5 and sum(calls) == candidates * 6 * 5

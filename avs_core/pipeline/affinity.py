@@ -41,6 +41,9 @@ from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress
 
 log = logging.getLogger(__name__)
+# choose_walk keeps the validation frames' affinity features below this size: AVSBench S4's 3,700
+# validation frames hold 0.97 GB of them at the defaults (dim 64, grid 32)
+VAL_FEATURES_BYTES = 2 << 30
 
 
 def to_grid(maps: np.ndarray, size: int) -> torch.Tensor:
@@ -58,18 +61,24 @@ def train_trimap(pamr_train: Path, p: AffinityParams) -> np.ndarray:
 
 
 def _walk_inputs(model: AffinityNet, p: AffinityParams, paths: PathsParams, split: str, image_size: int,
-                 dist: DistInfo):
+                 dist: DistInfo, features: list[torch.Tensor] | None = None):
     """``_walk``'s items over ``split``, a chunk of videos at a time: the maps to walk, the PAMR maps
-    and the affinity features of the frames."""
+    and the affinity features of the frames. ``features``, where given, memoises the features per
+    chunk: a chunk it holds is not passed through the net again, one it lacks is appended."""
     key = "pamr" if p.walk_on == "pamr" else "coarse"  # coarse: the map pamr refined, min-max normalised
     pamr_file = paths["pamr"] / f"{split}.h5"
-    for start, chunk in frame_chunks(paths["prepared"], split):
+    for i, (start, chunk) in enumerate(frame_chunks(paths["prepared"], split)):
         n, t = chunk.shape[:2]
-        flat = chunk.reshape(n * t, *chunk.shape[2:])
         maps = read_maps(pamr_file, key, start, start + n).reshape(n * t, image_size, image_size)
         pam = read_maps(pamr_file, "pamr", start, start + n).reshape(n * t, image_size, image_size)
-        with torch.no_grad():
-            feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
+        if features is not None and i < len(features):
+            feats = features[i]
+        else:
+            flat = chunk.reshape(n * t, *chunk.shape[2:])
+            with torch.no_grad():
+                feats = model(dist.inputs(normalize_images(torch.from_numpy(flat))), p.size).float().cpu()
+            if features is not None:
+                features.append(feats)
         yield maps, pam, feats, n, image_size, p
 
 
@@ -92,12 +101,18 @@ def choose_walk(p: AffinityParams, model: AffinityNet, paths: PathsParams, image
     Why: how far the walk should spread depends on the data. On ``shapes`` S4 the default
     (beta 10, t 8) took PAMR's 0.775 validation mIoU to 0.721 and a shorter, sharper walk (t 1-2, or
     beta 20) to 0.78 (docs/BENCHMARKS.md, session 29); on ``textured`` MS3 the walk gained at every
-    step (session 26)."""
+    step (session 26).
+
+    The validation frames' affinity features are computed once for all candidates where they fit in
+    ``VAL_FEATURES_BYTES`` (else once per candidate)."""
     masks, annotated = val_truth
+    fits = masks.shape[0] * masks.shape[1] * p.dim * p.size ** 2 * 4 <= VAL_FEATURES_BYTES
+    features = [] if fits else None
 
     def blocks(q: AffinityParams):
         start = 0
-        for _, _, walk in ordered_map(_walk, _walk_inputs(model, q, paths, "val", image_size, dist), workers, pool):
+        inputs = _walk_inputs(model, q, paths, "val", image_size, dist, features)
+        for _, _, walk in ordered_map(_walk, inputs, workers, pool):
             keep = annotated[start:start + len(walk)]
             yield walk[keep], masks[start:start + len(walk)][keep]
             start += len(walk)
