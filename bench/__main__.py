@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring, walk_grid
+from bench import explorer, hdf5_filters, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring, walk_grid
 from avs_core.store import atomic_write_json
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "pamr-inputs", "walk-grid", "retrieval-ceiling", "seg-inputs", "seg-seeds")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "pamr-inputs", "walk-grid", "retrieval-ceiling", "seg-inputs", "seg-seeds", "hdf5-filters")
 
 
 def run_log(part: str) -> Path:
@@ -235,6 +235,10 @@ def main(argv=None) -> int:
         raw["seg_seeds"] = result = seg_inputs.seeds()
         print("\n### The segmentation stage's recipe over seeds\n")
         print("\n".join(seg_inputs.seeds_table(result)))
+    if "hdf5-filters" in parts:  # on the project in the current directory (after `dvc repro prepare`)
+        raw["hdf5_filters"] = result = hdf5_filters.run()
+        print("\n### What the HDF5 filter costs: the prepared train frames, written and read whole\n")
+        print("\n".join(hdf5_filters.table(result)))
     if args.json:
         atomic_write_json(args.json, raw)
     return 0
