@@ -1,4 +1,3 @@
-import contextlib
 import fcntl
 import os
 import shutil
@@ -6,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LEARNING, run_tiny_dag
+from tests.helpers import LEARNING, one_torch_thread, run_tiny_dag
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,18 +23,6 @@ def workdir(tmp_path, monkeypatch):
     """An empty working directory for stage runs (outputs land under it)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Tiny parameter files for running stages in tests."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 from pathlib import Path
@@ -60,6 +61,20 @@ def write_params(directory: Path, override: dict | None = None) -> Path:
     path = directory / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """torch on one thread inside the block: what a tiny training run learns depends on the float
+    path, and ``learned_run`` (conftest.py) trains on one thread however pytest was started."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_tiny_dag(root: Path, override: dict | None = None) -> Path:

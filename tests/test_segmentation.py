@@ -9,6 +9,7 @@ from avs_core.models.unet import AudioUNet
 from avs_core.pipeline.train_seg import InputMaps, SegData, apply_crops, build_model, random_crops, train, training_units
 from avs_core.store import StoreError, write_strings
 from avs_core.supervision import Targets
+from tests.helpers import one_torch_thread
 
 
 def test_tpavi_cheap_form_equals_materialised_attention():
@@ -138,11 +139,54 @@ def test_a_model_does_not_depend_on_the_models_trained_before_it(learned_run, tm
     params["seg"].update(supervision="none", baselines=["pseudo"])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(root)
-    assert train_seg.main(["--params", "params.yaml"]) == 0  # same thread count as learned_run: same floats
+    with one_torch_thread():  # learned_run's thread count: the same floats
+        assert train_seg.main(["--params", "params.yaml"]) == 0
     for split in ("val", "test"):
         with h5py.File(learned_run / "data/seg/pseudo" / f"{split}.h5") as alone, \
                 h5py.File(root / "data/seg/pseudo" / f"{split}.h5") as second:
             assert np.array_equal(alone["prob"][:], second["prob"][:]), split
+
+
+def test_only_the_full_bound_chooses_its_input_channel():
+    from avs_core.pipeline.train_seg import map_input_choices
+
+    assert map_input_choices(SegParams(map_input="pamr"), "pseudo") == ("pamr",)
+    assert map_input_choices(SegParams(map_input="pamr"), "none") == ("pamr",)
+    assert map_input_choices(SegParams(map_input="pamr", full_map_input="val"), "full") == ("pamr", "none")
+    assert map_input_choices(SegParams(map_input="coarse", full_map_input="same"), "full") == ("coarse",)
+    assert map_input_choices(SegParams(map_input="pamr", full_map_input="none"), "full") == ("none",)
+    assert map_input_choices(SegParams(model="avsbench", map_input="none", full_map_input="val"), "full") == ("none",)
+
+
+def test_the_full_bound_keeps_the_channel_that_validates_best(learned_run, tmp_path, monkeypatch):
+    """``seg.full_map_input: val`` trains the full-supervision bound with PAMR's map and without it,
+    keeps the one with the better validation mIoU, writes its predictions and says which it kept
+    (the checkpoint, the prediction files' ``map_input``); both curves are in reports/train_seg."""
+    import json
+    import shutil
+
+    import h5py
+    import yaml
+
+    from avs_core.engine.checkpoint import load
+    from stages import train_seg
+
+    root = tmp_path / "run"
+    shutil.copytree(learned_run, root, ignore=shutil.ignore_patterns("seg", "reports", "*.resume.pt"))
+    params = yaml.safe_load((learned_run / "params.yaml").read_text())
+    params["seg"].update(supervision="full", baselines=[], map_input="pamr", full_map_input="val")
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(root)
+    with one_torch_thread():
+        assert train_seg.main(["--params", "params.yaml"]) == 0
+    kept = load(root / "models/seg/full.pt")
+    scores = kept["val_miou_by_map_input"]
+    assert set(scores) == {"pamr", "none"} and kept["map_input"] == max(scores, key=scores.get)
+    assert kept["val_miou"] == scores[kept["map_input"]]
+    with h5py.File(root / "data/seg/full/test.h5") as f:
+        assert f.attrs["map_input"] == kept["map_input"]
+    for curves in ("full", "full-none"):
+        assert json.loads((root / "reports/train_seg" / curves / "metrics.json").read_text())["val_miou"] > 0
 
 
 def test_validation_scores_predictions_as_evaluate_does(monkeypatch):

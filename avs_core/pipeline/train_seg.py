@@ -97,6 +97,22 @@ def input_maps(p: SegParams, pamr_dir, split: str) -> InputMaps | None:
     return None if p.map_input == "none" else InputMaps(pamr_dir / f"{split}.h5", p.map_input)
 
 
+def map_input_choices(p: SegParams, mode: str) -> tuple[str, ...]:
+    """The 4th input channels (``seg.map_input`` values) a ``mode`` model is trained with; the stage
+    keeps the one whose model scores best on validation (the first on a tie).
+
+    Only the full-supervision bound has a choice (``seg.full_map_input``): it is the best a network
+    can learn from ground truth, and the map it would read is a weak-supervision product. PAMR's map
+    lifted it on S4 and held it down on MS3, where it is poorer (test mIoU, map / none: `textured`
+    S4 0.836 / 0.797, `flat` S4 0.695 / 0.438; `shapes` MS3 0.554 / 0.597, `flat` MS3 0.297 / 0.363;
+    docs/BENCHMARKS.md, session 32). The headline and AVS(ws) always read ``seg.map_input``."""
+    if mode != "full" or p.full_map_input == "same":
+        return (p.map_input,)
+    if p.full_map_input == "none":
+        return ("none",)
+    return tuple(dict.fromkeys((p.map_input, "none")))
+
+
 class SegData:
     """One split as the network reads it: ``inputs(vids, ks, flip, crop)`` gives its forward arguments.
 
