@@ -333,7 +333,7 @@ class SegParams:
     augment: bool = True
     crop_scale: float = 1.0  # random zoom crops: side ~ U[crop_scale, 1] of the frame (with augment)
     map_input: Literal["none", "coarse", "pamr"] = "pamr"  # unet: which of pamr's maps is a 4th input channel
-    full_map_input: Literal["same", "none", "val"] = "val"  # the full-supervision bound's channel (train_seg.full_variants)
+    full_map_input: Literal["same", "none", "val"] = "val"  # the full-supervision bound's channel (train_seg.map_input_choices)
     seed: int = 0
     resume: bool = False  # continue an interrupted run from data/checkpoints/train_seg.<mode>.resume.pt
 
