@@ -55,18 +55,16 @@ def work(params: Params) -> None:
                 continue
             targets = training_targets(mode, splits["train"].ids, frames, paths["crf"] / "train.h5", paths["prepared"],
                                        min_frames=p.batch_size)
-            kept, scores, resumers = None, {}, []
+            trained = {}  # seg.map_input value -> (model, info, resumer)
             for map_input in train_seg.map_input_choices(p, mode):
                 name = mode if map_input == p.map_input else f"{mode}-{map_input}"
-                model, info, resumer = fit(replace(p, map_input=map_input), a, name, targets, data(map_input),
-                                           val_masks, frames, params, dist, live_dir)
-                scores[map_input] = info["val_miou"]
-                resumers.append(resumer)
-                if kept is None or info["val_miou"] > kept[2]["val_miou"]:
-                    kept = (map_input, model, info)
+                trained[map_input] = fit(replace(p, map_input=map_input), name, targets, data(map_input), val_masks,
+                                         params, dist, live_dir)
             if not dist.is_main:
                 continue
-            map_input, model, info = kept
+            scores = {map_input: info["val_miou"] for map_input, (_, info, _) in trained.items()}
+            map_input = max(scores, key=scores.get)  # the first on a tie: seg.map_input's
+            model, info, _ = trained[map_input]
             if len(scores) > 1:
                 log.info("%s: input channel %s kept (val mIoU by seg.map_input: %s)", mode, map_input,
                          ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
@@ -85,20 +83,20 @@ def work(params: Params) -> None:
                     for start, prob in train_seg.predict(model, split_data, dist=dist):
                         out.add("prob", start, prob)
             log.info("%s: best val mIoU %.4f at step %d", mode, info["val_miou"], info["best_step"])
-            for resumer in resumers:  # kept until the outputs are written: a stop while writing resumes there
-                resumer.finish()
+            for _, _, resumer in trained.values():  # kept until the outputs are written: a stop while
+                resumer.finish()                     # writing resumes there
         if dist.is_main:
             learning.report("train_seg", checks, params.base.on_chance, live_dir / "learning.json")
 
 
-def fit(p: SegParams, a, name: str, targets, data: dict, val_masks, frames: int, params: Params, dist,
-        live_dir) -> tuple:
+def fit(p: SegParams, name: str, targets, data: dict, val_masks, params: Params, dist, live_dir) -> tuple:
     """One model of ``p`` on ``targets``, curves in ``reports/train_seg/<name>``, resumable under
     ``name``; returns (model, the engine's info, its resumer)."""
     # every model starts from the same draw: the supervisions differ only in their targets, and a
     # model's run does not depend on what ran before it (the audio encoder's load, earlier modes)
     seed_everything(params.base.seed)
-    model = train_seg.build_model(p, a, frames, params.paths["align_model"])
+    frames = data["train"].split.frames.shape[1]
+    model = train_seg.build_model(p, params.alignment, frames, params.paths["align_model"])
     live = live_logger(live_dir / name) if dist.is_main else None
     resumer = checkpoint.Resumer(params.paths["checkpoints"] / f"train_seg.{name}.resume.pt",
                                  json.dumps({"seg": recorded(p), "mode": targets.mode}, sort_keys=True), p.resume)
