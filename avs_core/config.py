@@ -288,6 +288,7 @@ class AffinityParams:
     distance: Literal["mean", "sum"] = "mean"
     walk_on: Literal["pamr", "coarse"] = "pamr"
     upsample: Literal["residual", "bilinear"] = "residual"
+    rescale: Literal["max", "none"] = "max"
     choose: Literal["fixed", "val"] = "val"
     val_betas: tuple[float, ...] = (5.0, 10.0, 20.0)
     val_steps: tuple[int, ...] = (0, 1, 2, 4, 8)

@@ -50,6 +50,7 @@ def test_params_file_states_every_default_and_only_the_defaults():
     ({"seg": {"model": "avsbench", "map_input": "coarse"}}, "seg.map_input"),
     ({"seg": {"map_input": "walk"}}, "seg.map_input"),
     ({"seg": {"full_map_input": "pamr"}}, "seg.full_map_input"),
+    ({"affinity": {"rescale": "sum"}}, "affinity.rescale"),
     ({"seg": {"coarse_input": True}}, "seg.coarse_input"),
 ])
 def test_bad_params_name_the_key(data, key):

@@ -143,6 +143,31 @@ def test_residual_upsampling_keeps_the_edges_the_walk_grid_cannot_hold():
     assert to_grid(maps, 16).shape == (2, 16, 16)
 
 
+def test_the_walk_rescaled_to_its_input_peak_keeps_a_small_object():
+    """A 2 x 2-cell object whose affinity to the background is weak but not zero: eight steps of the
+    walk spread its mass until no cell of it reaches 0.5 (the walk erases it); ``rescale: max``
+    (IRN's ``rw / max(rw)``) scales the walked map back to its input's peak, so the object stays
+    whole and the background stays out."""
+    from avs_core.config import AffinityParams
+    from avs_core.pipeline.affinity import _walk
+    from avs_core.refine.random_walk import rescale_to_peak
+
+    maps = np.zeros((1, 64, 64), np.float32)
+    maps[0, 28:36, 28:36] = 1.0
+    feats = torch.full((1, 8, 16, 16), 0.3)
+    feats[..., 7:9, 7:9] = 0.0  # the object's cells
+    obj = maps[0] > 0
+    out = {}
+    for rescale in ("none", "max"):
+        p = AffinityParams(size=16, t=8, radius=4, rescale=rescale)
+        _, grid, walked = _walk((maps, maps, feats, 1, 64, p))
+        out[rescale] = (grid[0, 0], walked[0, 0])
+    assert out["none"][0].max() < 0.1 and (out["none"][1][obj] > 0.5).mean() < 0.1
+    assert out["max"][0].max() == pytest.approx(1.0, abs=1e-5)
+    assert (out["max"][1][obj] > 0.5).all() and not (out["max"][1][~obj] > 0.5).any()
+    assert not rescale_to_peak(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)).any()  # nothing to rescale
+
+
 def test_walk_candidates_put_the_configured_walk_first_and_t0_once():
     from avs_core.config import AffinityParams
     from avs_core.pipeline.affinity import walk_candidates

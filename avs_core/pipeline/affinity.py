@@ -5,7 +5,8 @@
    with the AffinityNet loss (Eq. 3, 6); A(i, j) = exp(-d(f_i, f_j)).
 3. Random walk with T = D^-1 A^beta, t steps (Eq. 7, 8), on the sparse neighbourhood of the
    g x g grid (``affinity.choose: val``: the (beta, t) that scores best on the validation split),
-   back to the frame by ``affinity.upsample``: ``bilinear`` upsamples the walked map
+   each walked map scaled back to its input's peak (``affinity.rescale: max``, IRN's
+   ``rw / max(rw)``), back to the frame by ``affinity.upsample``: ``bilinear`` upsamples the walked map
    (USPL, IRN); ``residual`` adds the walk's change, upsampled, to the frame-resolution map it
    walked, so the edges PAMR drew finer than the grid survive (area-pooling the PAMR map to the
    32 grid and back alone cost it 0.03 test mIoU: docs/BENCHMARKS.md, session 19).
@@ -36,7 +37,7 @@ from avs_core.learning import Check
 from avs_core.maps import score_map_blocks
 from avs_core.data.maps import frame_chunks, map_chunks, map_file, read_maps, train_frames
 from avs_core.engine.frames import fit, learning_check, upsample
-from avs_core.refine.random_walk import pair_distance, random_walk
+from avs_core.refine.random_walk import pair_distance, random_walk, rescale_to_peak
 from avs_core.refine.trimap import affinity_labels, trimap
 from avs_core.runtime import progress
 
@@ -173,6 +174,8 @@ def _walk(item) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     grid = to_grid(maps, p.size)[:, None]  # [N, 1, g, g]
     with torch.no_grad():
         walked = random_walk(grid, feats, p.radius, p.beta, p.t, p.distance)  # [N, 1, g, g]
+    if p.rescale == "max":
+        walked = rescale_to_peak(walked, grid)
     full = upsample(walked, image_size)  # [N, S, S]
     if p.upsample == "residual":
         full = torch.from_numpy(maps).float() + full - upsample(grid, image_size)

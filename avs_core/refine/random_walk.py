@@ -70,6 +70,20 @@ def random_walk(maps: torch.Tensor, affinity_features: torch.Tensor, radius: int
     return m.view(b, c, h, w)
 
 
+def rescale_to_peak(walked: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """``walked [B, C, H, W]`` scaled per map so that its maximum equals that of ``maps`` (the walk's
+    input, same shape); a map whose walk is all zero stays zero.
+
+    IRN divides the walked CAMs by their maximum (``rw_up / torch.max(rw_up)``) before its threshold;
+    its CAMs enter the walk max-normalised, so this is the same step for inputs that are not. Why: the
+    walk spreads each map's mass over its neighbourhood, so a small object loses its peak and falls
+    under a fixed threshold: on `shapes` S4 the walk erased 7 test objects that PAMR had right
+    (docs/BENCHMARKS.md, session 33)."""
+    peak_in = maps.flatten(2).amax(-1)[..., None, None]  # [B, C, 1, 1]
+    peak_out = walked.flatten(2).amax(-1)[..., None, None]
+    return walked * (peak_in / peak_out.clamp_min(1e-12))
+
+
 def random_walk_dense(maps: torch.Tensor, affinity_features: torch.Tensor, radius: int = 7, beta: float = 10.0,
                       t: int = 8, distance: str = "mean") -> torch.Tensor:
     """The same walk with the dense ``[HW, HW]`` matrix and ``T^t`` by matrix power (reference form)."""
