@@ -289,6 +289,7 @@ class AffinityParams:
     walk_on: Literal["pamr", "coarse"] = "pamr"
     upsample: Literal["residual", "bilinear"] = "residual"
     rescale: Literal["max", "none"] = "max"
+    max_growth: float = 2.0
     choose: Literal["fixed", "val"] = "val"
     val_betas: tuple[float, ...] = (5.0, 10.0, 20.0)
     val_steps: tuple[int, ...] = (0, 1, 2, 4, 8)
@@ -308,6 +309,7 @@ class AffinityParams:
         _require(self.t >= 0, f"{prefix}.t", "must be >= 0")
         _require(self.size >= 8, f"{prefix}.size", "must be >= 8")
         _require(self.dim >= 4, f"{prefix}.dim", "must be >= 4")
+        _require(self.max_growth == 0 or self.max_growth >= 1, f"{prefix}.max_growth", "must be 0 (off) or >= 1")
 
 
 @dataclass(frozen=True)

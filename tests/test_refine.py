@@ -131,7 +131,7 @@ def test_residual_upsampling_keeps_the_edges_the_walk_grid_cannot_hold():
     out = {}
     for t in (0, 4):
         for up in ("residual", "bilinear"):
-            p = AffinityParams(size=16, t=t, upsample=up)
+            p = AffinityParams(size=16, t=t, upsample=up, max_growth=0.0)  # the forms, not the bound
             tri, grid, out[t, up] = _walk((maps, maps, feats, 1, 64, p))
             assert tri.shape == grid.shape == (1, 2, 16, 16) and out[t, up].shape == (1, 2, 64, 64)
     np.testing.assert_allclose(out[0, "residual"][0], maps, atol=1e-6)
@@ -147,7 +147,7 @@ def test_the_walk_rescaled_to_its_input_peak_keeps_a_small_object():
     """A 2 x 2-cell object whose affinity to the background is weak but not zero: eight steps of the
     walk spread its mass until no cell of it reaches 0.5 (the walk erases it); ``rescale: max``
     (IRN's ``rw / max(rw)``) scales the walked map back to its input's peak, so the object stays
-    whole and the background stays out."""
+    whole and the background stays out (within ``max_growth``, at its default)."""
     from avs_core.config import AffinityParams
     from avs_core.pipeline.affinity import _walk
     from avs_core.refine.random_walk import rescale_to_peak
@@ -166,6 +166,13 @@ def test_the_walk_rescaled_to_its_input_peak_keeps_a_small_object():
     assert out["max"][0].max() == pytest.approx(1.0, abs=1e-5)
     assert (out["max"][1][obj] > 0.5).all() and not (out["max"][1][~obj] > 0.5).any()
     assert not rescale_to_peak(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)).any()  # nothing to rescale
+
+    # no edge at all: the walk levels the map, and rescaled, the level plateau is the whole frame;
+    # max_growth hands such a frame back as the walk's input
+    level = {g: _walk((maps, maps, torch.zeros(1, 8, 16, 16), 1, 64,
+                       AffinityParams(size=16, t=8, radius=4, max_growth=g)))[2][0, 0] for g in (0.0, 2.0)}
+    assert (level[0.0] > 0.5).all()
+    np.testing.assert_allclose(level[2.0], maps[0], atol=1e-6)
 
 
 def test_walk_candidates_put_the_configured_walk_first_and_t0_once():

@@ -175,7 +175,7 @@ def _walk(item) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with torch.no_grad():
         walked = random_walk(grid, feats, p.radius, p.beta, p.t, p.distance)  # [N, 1, g, g]
     if p.rescale == "max":
-        walked = rescale_to_peak(walked, grid)
+        walked = rescale_to_peak(walked, grid, p.max_growth)
     full = upsample(walked, image_size)  # [N, S, S]
     if p.upsample == "residual":
         full = torch.from_numpy(maps).float() + full - upsample(grid, image_size)
