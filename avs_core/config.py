@@ -289,7 +289,7 @@ class AffinityParams:
     walk_on: Literal["pamr", "coarse"] = "pamr"
     upsample: Literal["residual", "bilinear"] = "residual"
     rescale: Literal["max", "none"] = "max"
-    max_growth: float = 2.0
+    max_growth: float = 3.0
     choose: Literal["fixed", "val"] = "val"
     val_betas: tuple[float, ...] = (5.0, 10.0, 20.0)
     val_steps: tuple[int, ...] = (0, 1, 2, 4, 8)
