@@ -83,7 +83,7 @@ def rescale_to_peak(walked: torch.Tensor, maps: torch.Tensor, max_growth: float 
     PAMR, five of them the whole object. Why the bound: where the affinity across an object's edge is
     weak (pastel objects on one-colour backgrounds, `flat`), the walk levels the map, and rescaled, the
     level plateau is the whole frame: 80 of 480 `flat` S4 train frames covered more than 0.4 of the
-    frame, against none before (docs/BENCHMARKS.md, session 33)."""
+    frame, against 0 for PAMR's maps and 1 for the unscaled walk (docs/BENCHMARKS.md, session 33)."""
     peak_in = maps.flatten(2).amax(-1)[..., None, None]  # [B, C, 1, 1]
     peak_out = walked.flatten(2).amax(-1)[..., None, None]
     scaled = walked * (peak_in / peak_out.clamp_min(1e-12))
