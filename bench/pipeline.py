@@ -125,17 +125,36 @@ def pipeline_run(scale: int, override: dict | None = None, keep: Path | None = N
             "noop_reran": reran, "stages": _stage_stats(text, videos), "collected": collected, "attempts": attempts}
 
 
+PROJECT_FILES = ("avs_core", "stages", "pyproject.toml", "dvc.yaml", ".gitignore", ".dvcignore")
+
+
+def _project_tree(root: Path) -> None:
+    """A git clone of this checkout in ``root`` with the checkout's working-tree code over it.
+
+    A clone, not a fresh ``git init``: every HDF5 output carries ``code_version``, the commit that
+    last changed its stage's code (``avs_core.provenance``). In a clone that commit, or ``+dirty``
+    for uncommitted code, is the checkout's, so the bench's outputs are byte for byte those of a
+    ``dvc repro`` in the checkout and its ``dvc.lock`` can be committed there."""
+    _timed(f"git clone -q {REPO} .", root)
+    (root / "dvc.lock").unlink(missing_ok=True)  # the checkout's record: the run writes its own
+    for name in PROJECT_FILES:
+        src, dst = REPO / name, root / name
+        if src.is_dir():
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dst)
+
+
 def _new_project(root: Path, params: dict, hardlink_cache: bool) -> None:
-    """A git + DVC project in ``root`` with this checkout's stage code and ``params``."""
+    """A DVC project in ``root`` with this checkout's stage code (:func:`_project_tree`) and
+    ``params``, uncommitted so that the code's stamp stays the checkout's."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("avs_core", "stages"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
+    _project_tree(root)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # a kept project at AVSBench size: hard links keep DVC's cache from doubling the disk used
-    cache = " && dvc config cache.type hardlink,symlink" if hardlink_cache else ""
-    _timed(f"git init -q -b main . && dvc init -q{cache} && git add -A && git commit -qm bench", root)
+    if hardlink_cache:
+        _timed("dvc config --local cache.type hardlink,symlink", root)
 
 
 def _smooth_maps(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -284,10 +303,8 @@ def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
         out["files"] = sum(1 for p in data.rglob("*") if p.is_file())
         for variant in ("manifest", "folder"):
             root = Path(tmp) / variant
-            for name in ("avs_core", "stages"):
-                shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-            for name in (".gitignore", ".dvcignore"):
-                shutil.copy(REPO / name, root / name)
+            root.mkdir()
+            _project_tree(root)
             text = (REPO / "dvc.yaml").read_text()
             if variant == "folder":  # the dependency this project had before the manifest stage
                 head, prepare = text.split("\n  prepare:\n", 1)
@@ -295,7 +312,6 @@ def noop_run(counts: dict, keep: Path | None = None, repeats: int = 3) -> dict:
             (root / "dvc.yaml").write_text(text)
             params = _params({"data": {"source": "avsbench", "root": str(data)}})
             (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            _timed("git init -q -b main . && dvc init -q && git add -A && git commit -qm bench", root)
             cold, _ = _timed("dvc repro prepare", root)
             noops = []
             for _ in range(repeats):

@@ -163,3 +163,31 @@ def test_a_dataset_folder_inside_the_project_asks_for_dvcignore(tmp_path):
     assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is not None  # untracked, not ignored
     (proj / ".gitignore").write_text("/userdata/\n")  # git-ignored folders DVC skips as well
     assert dvcignore_hint(proj / "userdata" / "AVSBench", proj) is None
+
+
+def _tree_md5s(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_synthetic_bytes_do_not_depend_on_the_cpus_simd(tmp_path):
+    """The embedded dataset is the same on every CPU: ``generate`` writes the same bytes with
+    OpenCV's optimised (SIMD-dispatched) kernels on and off. ``cv2.resize`` on float input did
+    not: its AVX2 path changed ``textured``'s backgrounds in the last bits (session 34)."""
+    import cv2
+
+    from avs_core.config import SyntheticParams
+    from avs_core.pipeline.synthesize import generate
+
+    was = cv2.useOptimized()
+    try:
+        for style in ("shapes", "textured", "flat"):
+            p = SyntheticParams(style=style, videos_train=2, videos_val=1, videos_test=1, frame_size=96, seconds=2)
+            trees = []
+            for optimised in (True, False):
+                cv2.setUseOptimized(optimised)
+                out = tmp_path / f"{style}-{optimised}"
+                generate(out, "s4", p)
+                trees.append(_tree_md5s(out))
+            assert trees[0] == trees[1], f"{style}: files differ: {[k for k in trees[0] if trees[0][k] != trees[1].get(k)]}"
+    finally:
+        cv2.setUseOptimized(was)
