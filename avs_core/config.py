@@ -310,6 +310,9 @@ class AffinityParams:
         _require(self.size >= 8, f"{prefix}.size", "must be >= 8")
         _require(self.dim >= 4, f"{prefix}.dim", "must be >= 4")
         _require(self.max_growth == 0 or self.max_growth >= 1, f"{prefix}.max_growth", "must be 0 (off) or >= 1")
+        _require(self.rescale == "max" or self.max_growth == 0, f"{prefix}.max_growth",
+                 f"bounds the rescaled walk (rescale: max) and does nothing with rescale: {self.rescale}; "
+                 f"set {prefix}.max_growth=0 too")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def test_params_file_states_every_default_and_only_the_defaults():
     ({"seg": {"full_map_input": "pamr"}}, "seg.full_map_input"),
     ({"affinity": {"rescale": "sum"}}, "affinity.rescale"),
     ({"affinity": {"max_growth": 0.5}}, "affinity.max_growth"),
+    ({"affinity": {"rescale": "none"}}, "affinity.max_growth"),  # the default bound would be ignored silently
     ({"seg": {"coarse_input": True}}, "seg.coarse_input"),
 ])
 def test_bad_params_name_the_key(data, key):
