@@ -111,6 +111,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     ap.add_argument("--runs", default="", help="robustness only: the (style/subset) runs, e.g. "
                     "'textured/s4,flat/ms3' (default: every style with every subset)")
+    ap.add_argument("--draws", type=int, default=1, help="robustness only: run each (style/subset) this many "
+                    "times, every seed param offset by 0..N-1 (another dataset and weights each), and add a table "
+                    "of the spread over draws")
     ap.add_argument("--fusions", default=",".join(robustness.FUSIONS),
                     help="robustness only: the pamr.fusion values re-run after each default run, except "
                          "the one the default (val) chose "
@@ -199,13 +202,20 @@ def main(argv=None) -> int:
         bad = [r for r in chosen if len(r) != 2 or r[0] not in robustness.STYLES or r[1] not in robustness.SUBSETS]
         if bad:
             ap.error(f"--runs: unknown {', '.join('/'.join(r) for r in bad)}; styles {robustness.STYLES}, subsets {robustness.SUBSETS}")
+        if args.draws < 1:
+            ap.error("--draws must be >= 1")
         raw["robustness"] = runs = []
-        for style, subset in chosen:
-            runs.append(robustness.run_one(style, subset, fusions))
-            if args.json:  # each run takes a quarter of an hour: a stopped sweep keeps the runs it finished
-                atomic_write_json(args.json, raw)
+        for draw in range(args.draws):
+            for style, subset in chosen:
+                runs.append(robustness.run_one(style, subset, fusions, draw))
+                if args.json:  # each run takes a quarter of an hour: a stopped sweep keeps the runs it finished
+                    atomic_write_json(args.json, raw)
         print("\n### Robustness: default params on every synthetic style, S4 and MS3 (test split)\n")
-        print("\n".join(robustness.table([robustness.row(r) for r in runs])))
+        rows = [robustness.row(r) for r in runs]
+        print("\n".join(robustness.table(rows)))
+        if args.draws > 1:
+            print("\n### Robustness over draws (every seed offset by 0..N-1)\n")
+            print("\n".join(robustness.spread_table(rows)))
         if fusions:
             print("\n### pamr.fusion: the default (val, its choice in brackets) against the others at every later step "
                   "(test split)\n")

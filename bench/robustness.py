@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from avs_core.store import open_h5
-from bench.pipeline import _timed, pipeline_run
+from bench.pipeline import REPO, _merge, _timed, pipeline_run
 
 STYLES = ("shapes", "textured", "flat")
 SUBSETS = ("s4", "ms3")
@@ -70,11 +70,33 @@ def other_fusions(root: Path, fusions=FUSIONS) -> dict:
     return out
 
 
-def run_one(style: str, subset: str, fusions=FUSIONS) -> dict:
-    override = {"data": {"subset": subset, "synthetic": {"style": style}}}
+# every seed in params.yaml: a draw offsets each by the same k (k = 0 is the defaults themselves)
+SEED_KEYS = (("base", "seed"), ("data", "synthetic", "seed"), ("alignment", "seed"), ("seg", "seed"))
+
+
+def seed_override(draw: int) -> dict:
+    """The params of draw ``draw``: every seed key at its default + ``draw`` (another dataset, other
+    initial weights and batches). Draw 0 overrides nothing."""
+    if draw == 0:
+        return {}
+    defaults = yaml.safe_load((REPO / "params.yaml").read_text())
+    out: dict = {}
+    for keys in SEED_KEYS:
+        value, node = defaults, out
+        for k in keys:
+            value = value[k]
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value + draw
+    return out
+
+
+def run_one(style: str, subset: str, fusions=FUSIONS, draw: int = 0) -> dict:
+    override = _merge({"data": {"subset": subset, "synthetic": {"style": style}}}, seed_override(draw))
     run = pipeline_run(1, override, collect=lambda root: {**_read(root), "fusions": other_fusions(root, fusions)},
                        noop=False)
-    return {"style": style, "subset": subset, "cold_s": run["cold_s"], "stages": run["stages"], **run["collected"]}
+    return {"style": style, "subset": subset, "draw": draw, "cold_s": run["cold_s"], "stages": run["stages"],
+            **run["collected"]}
 
 
 def fusion_table(runs: list[dict]) -> list[str]:
@@ -104,7 +126,8 @@ def row(r: dict) -> dict:
     best_base_f = max((b for b in BASELINES if b in m), key=lambda b: get(b, "fscore"))
     chain = [get(c) for c in CHAIN]
     return {
-        "run": f"{r['style']} / {r['subset']}",
+        "run": f"{r['style']} / {r['subset']}" + (f", draw {r['draw']}" if r.get("draw") else ""),
+        "style_subset": f"{r['style']} / {r['subset']}",
         "retrieval": retrieval["value"] if retrieval else float("nan"),
         "retrieval_chance": retrieval["chance"] if retrieval else float("nan"),
         "image_retrieval": float(r.get("align", {}).get("val_top1_category", "nan")),  # DVCLive writes NaN as a string
@@ -139,4 +162,27 @@ def table(rows: list[dict]) -> list[str]:
                    f"{r['head_over_full']:.2f} | {r['head_over_crf']:.2f} | {r['best_baseline']} | "
                    f"{'yes' if r['beats_baselines'] else 'no'} | {r['chain']} ({'rises' if r['chain_monotone'] else 'not monotone'}) | "
                    f"{r['objectness']} | {r['not_learned']} | {r['cold_s']:.0f} s |")
+    return out
+
+
+SPREAD = (("retrieval", "align retrieval"), ("coarse_ratio", "coarse / shuffled"), ("full", "full"),
+          ("head", "headline"), ("head_over_full", "headline / full"), ("head_over_crf", "headline / CRF"))
+
+
+def spread_table(rows: list[dict]) -> list[str]:
+    """Per (style, subset) over its draws: mean and [min, max] of the target figures, and on how many
+    draws the headline beat every baseline and the chain rose at each step. The draw-to-draw spread
+    is what a change has to exceed before one run says it helped."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["style_subset"], []).append({**r, "coarse_ratio": r["coarse"] / max(r["shuffled"], 1e-9)})
+    out = ["| style / subset | draws | " + " | ".join(f"{name} mean [min, max]" for _, name in SPREAD)
+           + " | beats all baselines | chain rises |", "|---|---|" + "---|" * (len(SPREAD) + 2)]
+    for run, rs in groups.items():
+        cells = []
+        for key, _ in SPREAD:
+            v = [r[key] for r in rs]
+            cells.append(f"{sum(v) / len(v):.3f} [{min(v):.3f}, {max(v):.3f}]")
+        out.append(f"| {run} | {len(rs)} | " + " | ".join(cells) + f" | {sum(r['beats_baselines'] for r in rs)} of {len(rs)}"
+                   f" | {sum(r['chain_monotone'] for r in rs)} of {len(rs)} |")
     return out
