@@ -1,7 +1,8 @@
 """Stage logic for ``c2am``: C^2AM class-agnostic maps, and the CAM baseline.
 
-Outputs ``{split}.h5`` with ``c2am`` [V, T, S, S] (foreground probability in [0, 1]) and, where
-the dataset has categories, ``cam`` [V, T, S, S] (max-normalised CAM in [0, 1]).
+Outputs ``{split}.h5`` with ``c2am`` [V, T, S, S] (foreground probability in [0, 1]; with
+``c2am.refine.iters`` > 0, PAMR-refined on the frame: :func:`refine_c2am`) and, where the dataset
+has categories, ``cam`` [V, T, S, S] (max-normalised CAM in [0, 1]).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avs_core.config import C2AMParams, PathsParams, recorded
+from avs_core.config import C2AMParams, C2AMRefineParams, PathsParams, recorded
 from avs_core.data.records import SPLITS
 from avs_core.engine.distributed import SINGLE, DistInfo, gather_keep_local
 from avs_core.engine.loop import LoopSpec, local_loss, train
@@ -24,6 +25,8 @@ from avs_core.models.backbones import resnet_stages
 from avs_core.models.encoders import normalize_images
 from avs_core.models.heads import C2AMNet, border_mean, build_backbone, c2am_pool
 from avs_core.learning import Check, loss_check, score_check
+from avs_core.maps import minmax
+from avs_core.refine.pamr import refine_frames
 from avs_core.data.maps import map_chunks, map_file, train_frames
 from avs_core.engine.frames import fit, flip_where, learning_check, predict_maps
 from avs_core.store import open_h5
@@ -163,6 +166,19 @@ def positional_share(path: Path, key: str = "c2am") -> float:
     return float(((mean_map - mu) ** 2).mean() / max(total, 1e-12))
 
 
+def refine_c2am(frames: np.ndarray, maps: np.ndarray, p: C2AMRefineParams) -> np.ndarray:
+    """``[n, T, 3, S, S]`` uint8 frames and their ``[n, T, S, S]`` C^2AM maps -> the maps refined by
+    PAMR on the frames (min-max per frame, ``** p.power``), ``[n, T, S, S]`` float32 in [0, 1].
+
+    Why: the head's map is at stride 8 and spills over the objects' edges, so at 0.5 it covered
+    twice the objects' area (objectness 0.34 on `shapes` S4); refined, 0.62 (docs/BENCHMARKS.md,
+    session 35)."""
+    n, t = maps.shape[:2]
+    norm = minmax(torch.from_numpy(maps.reshape(n * t, *maps.shape[2:]))) ** p.power  # [n*T, S, S]
+    out = refine_frames(frames.reshape(n * t, *frames.shape[2:]), norm.numpy(), p.size, p.iters)
+    return out.reshape(maps.shape).astype(np.float32)
+
+
 def run(p: C2AMParams, image_size: int, seed: int, paths: PathsParams, out_dir: Path | None,
         dist: DistInfo = SINGLE) -> tuple[list[Check], dict]:
     """Train (on every process under torchrun), then write the maps to ``out_dir`` (main process only).
@@ -187,8 +203,11 @@ def run(p: C2AMParams, image_size: int, seed: int, paths: PathsParams, out_dir: 
     for split in SPLITS:
         with map_file(out_dir / f"{split}.h5", "c2am", split, recorded(p), paths["prepared"]) as out:
             out.fh.attrs["flipped"] = flipped
-            for start, maps in predict_maps(c2am_fn, paths["prepared"], split, image_size, dist):
-                out.add("c2am", start, maps)
+            with open_h5(paths["prepared"] / f"{split}.h5") as f:
+                for start, maps in predict_maps(c2am_fn, paths["prepared"], split, image_size, dist):
+                    if p.refine.iters:
+                        maps = refine_c2am(f["frames"][start:start + len(maps)], maps, p.refine)
+                    out.add("c2am", start, maps)
             if cam is None:
                 continue
             # the weak label is used where it is training data; val / test take the predicted class

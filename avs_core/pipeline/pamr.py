@@ -29,14 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from avs_core.config import PAMRParams, PathsParams
 from avs_core.data.records import SPLITS
 from avs_core.engine.parallel import ordered_map, worker_pool
 from avs_core.data.maps import frame_chunks, map_file, read_maps
 from avs_core.maps import fuse_scales, minmax, score_map_blocks
-from avs_core.refine.pamr import pamr
+from avs_core.refine.pamr import refine_frames
 from avs_core.runtime import progress
 
 
@@ -63,13 +62,7 @@ def fuse(av: np.ndarray, eq6: np.ndarray, p: PAMRParams) -> np.ndarray:
 
 def refine(frames: np.ndarray, fused: np.ndarray, p: PAMRParams) -> np.ndarray:
     """PAMR at ``p.size`` on ``[N, 3, S, S]`` uint8 frames and ``[N, S, S]`` maps -> ``[N, S, S]``."""
-    size = frames.shape[-1]
-    image = F.interpolate(torch.from_numpy(frames).float() / 255.0, size=(p.size, p.size), mode="bilinear",
-                          align_corners=False)
-    m = torch.from_numpy(fused).float()[:, None]
-    m = F.interpolate(m, size=(p.size, p.size), mode="bilinear", align_corners=False)
-    out = pamr(image, torch.cat([1 - m, m], dim=1), p.iters, tuple(p.dilations))[:, 1:]
-    return F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
+    return refine_frames(frames, fused, p.size, p.iters, p.dilations)
 
 
 def _fuse_and_refine(item: tuple[np.ndarray, np.ndarray, np.ndarray, PAMRParams]

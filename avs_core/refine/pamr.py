@@ -12,6 +12,7 @@ multiply-add per offset, instead of a padded conv per dilation; the arithmetic i
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -62,3 +63,23 @@ def pamr(image: torch.Tensor, masks: torch.Tensor, iters: int = 10, dilations=(1
             out.addcmul_(view, a)
         masks = out
     return masks
+
+
+def refine_frames(frames: np.ndarray, maps: np.ndarray, size: int, iters: int,
+                  dilations=(1, 2, 4, 8, 12, 24)) -> np.ndarray:
+    """PAMR of foreground maps on their frames, at a ``size`` x ``size`` grid.
+
+    Args:
+        frames: ``[N, 3, S, S]`` uint8.
+        maps: ``[N, S, S]`` float foreground maps in [0, 1].
+
+    Returns:
+        ``[N, S, S]`` float32 in [0, 1], the refined foreground upsampled back to S.
+    """
+    s = frames.shape[-1]
+    image = F.interpolate(torch.from_numpy(frames).float() / 255.0, size=(size, size), mode="bilinear",
+                          align_corners=False)  # [N, 3, size, size]
+    m = F.interpolate(torch.from_numpy(maps).float()[:, None], size=(size, size), mode="bilinear",
+                      align_corners=False)  # [N, 1, size, size]
+    out = pamr(image, torch.cat([1 - m, m], dim=1), iters, tuple(dilations))[:, 1:]
+    return F.interpolate(out, size=(s, s), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
