@@ -47,7 +47,9 @@ def _read(root: Path) -> dict:
             full_channel = str(f.attrs.get("map_input", "?"))
     return {"metrics": metrics, "learning": learning, "objectness": objectness, "full_channel": full_channel,
             "align": json.loads((root / "reports/align/metrics.json").read_text())["train"],
-            "coarse": json.loads(coarse.read_text()) if coarse.is_file() else {}, "walk": walk}
+            "coarse": json.loads(coarse.read_text()) if coarse.is_file() else {}, "walk": walk,
+            # the project is a clone of the checkout (same code stamps): the default run's lock can be committed
+            "dvc_lock": (root / "dvc.lock").read_text()}
 
 
 def other_fusions(root: Path, fusions=FUSIONS) -> dict:
