@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import explorer, hdf5_filters, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring, walk_grid
+from bench import align_regions, explorer, hdf5_filters, map_scales, pamr_inputs, pipeline, retrieval_ceiling, robustness, seg_inputs, val_scoring, walk_grid
 from avs_core.store import atomic_write_json
 from bench.reference_impls import pamr_per_dilation, spectrogram_scipy
 
@@ -87,7 +87,7 @@ TEN_X_OVERRIDE = {  # 10x the data; one epoch per training stage and no baseline
     "alignment": {"epochs": 1}, "c2am": {"train": {"epochs": 1}}, "saliency": {"train": {"epochs": 1}},
     "affinity": {"train": {"epochs": 1}}, "seg": {"steps": 100, "baselines": []},
 }
-PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "pamr-inputs", "walk-grid", "retrieval-ceiling", "seg-inputs", "seg-seeds", "hdf5-filters")
+PARTS = ("ops", "x1", "x1-epoch1", "x10", "avsbench", "avsbench-train-seg", "avsbench-dag", "noop", "noop-dag", "val-scoring", "evaluate", "explorer", "robustness", "map-scales", "pamr-inputs", "walk-grid", "retrieval-ceiling", "align-regions", "seg-inputs", "seg-seeds", "hdf5-filters")
 
 
 def run_log(part: str) -> Path:
@@ -236,6 +236,10 @@ def main(argv=None) -> int:
         raw["retrieval_ceiling"] = result = retrieval_ceiling.run()
         print("\n### How high image retrieval can go, and this project's align model (val split)\n")
         print("\n".join(retrieval_ceiling.table([result])))
+    if "align-regions" in parts:  # on the project in the current directory (after `dvc repro align`)
+        raw["align_regions"] = result = align_regions.run()
+        print(f"\n### Sounding object or remembered video?\n\n{align_regions.__doc__.split(chr(10) * 2)[1]}\n")
+        print("\n".join(align_regions.table([result])))
     if "seg-inputs" in parts:  # on the project in the current directory (after `dvc repro crf`)
         modes = set(args.seg_modes.split(","))
         raw["seg_inputs"] = result = seg_inputs.run(tuple(r for r in seg_inputs.ROWS if r[0] in modes))
