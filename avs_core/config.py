@@ -134,8 +134,8 @@ class AlignmentParams:
     tau: float = 0.03
     audio_centre: float = 0.5
     mask_drop: float = 0.5
-    scales: tuple[int, ...] = (1, 2)
-    map_scales: tuple[int, ...] = (1, 2)
+    scales: tuple[int, ...] = (1, 2, 3, 4)
+    map_scales: tuple[int, ...] = (1, 2, 3)
     weak_labels: bool = True
     audio_clusters: int = 8
     label_weight: float = 1.0
