@@ -32,17 +32,17 @@ def region_retrieval(model: align.AlignModel, split: SplitArrays, masks: np.ndar
     """``{stage: {"object": top-1 same category, "rest": top-1 same category}}`` over the annotated
     frames (``masks [V, T, H0, W0]`` {0, 1}, ``annotated [V, T]`` bool) of ``split``."""
     vids, frames = np.nonzero(annotated)  # [N] each
-    audio = torch.cat([model.audio.query(torch.from_numpy(split.audio[vids[i:i + block], frames[i:i + block]]))
-                       for i in range(0, len(vids), block)])  # [N, D]
+    audio = []  # [b, D] per block
     regions = {s: {"object": [], "rest": []} for s in scales}
     for i in range(0, len(vids), block):
         v, t = vids[i:i + block], frames[i:i + block]
+        audio.append(model.audio.query(torch.from_numpy(split.audio[v, t])))
         maps = model.visual(align.augment(torch.from_numpy(split.frames[v, t]), image_size, None, False))
         mask = torch.from_numpy(masks[v, t]).float()  # [b, H0, W0]
         for s in scales:
             regions[s]["object"].append(align.region_embeddings(maps[s - 1], mask))
             regions[s]["rest"].append(align.region_embeddings(maps[s - 1], 1 - mask))
-    labels = split.labels[vids]
+    labels, audio = split.labels[vids], torch.cat(audio)  # [N], [N, D]
     return {s: {kind: same_category_top1(audio, torch.cat(r), labels) for kind, r in regions[s].items()} for s in scales}
 
 
